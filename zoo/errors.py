@@ -1,0 +1,28 @@
+"""The library's exceptions: every failure a user can cause raises a `ZooError`."""
+
+
+class ZooError(Exception):
+    """Base class of every error the library raises on bad input."""
+
+
+class RegistryError(ZooError, KeyError):
+    """An unknown or duplicate model name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise.
+        return str(self.args[0]) if self.args else ""
+
+
+class BitstreamError(ZooError):
+    """A compressed file is truncated, corrupted, foreign or of an unknown version."""
+
+
+class ModelMismatchError(BitstreamError):
+    """A compressed file was made by another model or other weights than the decoder's."""
+
+
+class ImageError(ZooError):
+    """An input image cannot be read or does not follow the documented rules."""
+
+
+class WeightsError(ZooError):
+    """Weights are missing, tampered with, truncated or do not fit the model."""

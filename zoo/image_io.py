@@ -1,0 +1,146 @@
+"""Reading and writing images, with one documented rule per kind of input.
+
+| input                                   | rule                                         |
+| --------------------------------------- | -------------------------------------------- |
+| RGB, 8 bit                              | used as is                                   |
+| grayscale (L, 1-bit)                    | replicated to three channels                 |
+| palette (P)                             | expanded to RGB (alpha rule if transparent)  |
+| CMYK, YCbCr, LAB, HSV                   | converted to RGB by Pillow                   |
+| 16/32-bit integer (I;16, I, RGB;16 …)   | scaled to 8 bits: round(v · 255 / max)       |
+| alpha (RGBA, LA, PA, transparent P)     | fully opaque: alpha dropped; otherwise       |
+|                                         | refused unless `alpha="drop"` (discard it)   |
+|                                         | or `alpha="white"` (composite on white)      |
+| floating point (F)                      | refused                                      |
+| EXIF orientation                        | applied                                      |
+| animations / multi-page files           | first frame                                  |
+| not an image, or damaged                | refused                                      |
+
+Refusals raise `ImageError`. Output is always an 8-bit RGB PNG.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from zoo.errors import ImageError
+
+ALPHA_RULES = ("error", "drop", "white")
+#: Largest image (pixels) the codecs accept in one piece.
+MAX_PIXELS = 4096 * 4096
+
+
+def _register_heif() -> None:
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:  # HEIF input is optional.
+        pass
+
+
+def _scale_to_uint8(array: np.ndarray, max_value: int) -> np.ndarray:
+    scaled = np.round(array.astype(np.float64) * (255.0 / max_value))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def _high_depth_to_rgb(image: Image.Image) -> np.ndarray:
+    array = np.asarray(image)
+    max_value = 65535 if image.mode.startswith("I;16") or array.max(initial=0) > 255 else 255
+    if image.mode == "I" and array.max(initial=0) > 65535:
+        max_value = 2**32 - 1
+    gray = _scale_to_uint8(np.clip(array, 0, None), max_value)
+    return np.repeat(gray[..., None], 3, axis=-1) if gray.ndim == 2 else gray[..., :3]
+
+
+def to_rgb_array(image: Image.Image, alpha: str = "error") -> np.ndarray:
+    """Applies the module's rules to a Pillow image; returns uint8 [H, W, 3]."""
+    if alpha not in ALPHA_RULES:
+        raise ValueError(f"alpha must be one of {ALPHA_RULES}")
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode == "F":
+        raise ImageError("floating-point images are not supported; convert to 8 or 16 bits")
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return _high_depth_to_rgb(image)
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA":
+        image = image.convert("RGBA")
+    elif mode not in ("RGB", "RGBA", "LA", "L", "1"):
+        image = image.convert("RGB")
+    if image.mode in ("RGBA", "LA"):
+        rgba = image.convert("RGBA")
+        array = np.asarray(rgba)
+        opaque = bool(np.all(array[..., 3] == 255))
+        if not opaque and alpha == "error":
+            raise ImageError(
+                "image has transparency, which the codecs cannot store; "
+                "pass alpha='drop' (--alpha drop) to discard it or 'white' to flatten it"
+            )
+        if alpha == "white" and not opaque:
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+        return np.ascontiguousarray(array[..., :3])
+    return np.asarray(image.convert("RGB"))
+
+
+def read_image(source: str | os.PathLike | bytes, alpha: str = "error") -> np.ndarray:
+    """Reads any image Pillow can open and returns uint8 [H, W, 3] by the module's rules."""
+    _register_heif()
+    name = "image bytes" if isinstance(source, bytes) else str(source)
+    try:
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+    except OSError as exc:
+        raise ImageError(f"cannot open {name}: {exc.strerror}") from None
+    with stream, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(stream)
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(
+                    f"{name} is {image.width}×{image.height}; images above "
+                    f"{MAX_PIXELS} pixels are not supported in one piece"
+                )
+            image.load()
+        except ImageError:
+            raise
+        except UnidentifiedImageError:
+            raise ImageError(f"{name} is not an image Pillow can read") from None
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as exc:
+            raise ImageError(f"{name} could not be decoded: {exc}") from None
+        return to_rgb_array(image, alpha)
+
+
+def write_png(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Writes uint8 [H, W, 3] as PNG (atomically: a partial file is never left behind)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    Image.fromarray(np.asarray(array, np.uint8), "RGB").save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def check_image_array(image: np.ndarray) -> np.ndarray:
+    """Validates an in-memory image for the codecs: uint8 [H, W, 3], H, W ≥ 1."""
+    if not isinstance(image, np.ndarray):
+        try:
+            image = np.asarray(image)
+        except Exception:
+            raise ImageError(f"expected an image array, got {type(image).__name__}") from None
+    if image.dtype != np.uint8:
+        raise ImageError(f"expected uint8 pixels, got {image.dtype}; use zoo.read_image")
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ImageError(f"expected an H×W×3 RGB array, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ImageError(f"image is empty: shape {image.shape}")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise ImageError(
+            f"image of {image.shape[0]}×{image.shape[1]} exceeds {MAX_PIXELS} pixels"
+        )
+    return np.ascontiguousarray(image)

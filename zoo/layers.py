@@ -1,0 +1,98 @@
+"""Transform stacks shared by the families: GDN analysis/synthesis and hyper transforms.
+
+Every family names its sub-transforms `analysis`, `synthesis`, `hyper_analysis` and
+`hyper_synthesis`; those names become the weights' paths.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from zoo import tfc_adapter
+
+#: Nonlinearities a transform can use between its convolutions (seed 004, Fig. 9).
+NONLINEARITIES = ("gdn", "relu", "leaky_relu", "tanh", "softplus", "elu", "selu", "swish")
+
+
+def nonlinearity(kind: str, inverse: bool = False, name: str | None = None) -> tf.keras.layers.Layer:
+    """The layer between convolutions; `inverse` selects IGDN for synthesis transforms."""
+    if kind == "gdn":
+        return tfc_adapter.gdn(inverse=inverse, name=name)
+    if kind == "leaky_relu":
+        return tf.keras.layers.LeakyReLU(0.2, name=name)
+    if kind in NONLINEARITIES:
+        return tf.keras.layers.Activation(tf.nn.silu if kind == "swish" else kind, name=name)
+    raise ValueError(f"unknown nonlinearity {kind!r}; choose one of {', '.join(NONLINEARITIES)}")
+
+
+def conv(filters: int, kernel: int, stride: int = 1, name: str | None = None, **kw):
+    return tf.keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", name=name, **kw)
+
+
+def deconv(filters: int, kernel: int, stride: int = 1, name: str | None = None, **kw):
+    return tf.keras.layers.Conv2DTranspose(
+        filters, kernel, strides=stride, padding="same", name=name, **kw
+    )
+
+
+def analysis_transform(
+    num_filters: int, num_latents: int, nonlinearity_kind: str = "gdn", name: str = "analysis"
+) -> tf.keras.Sequential:
+    """Four 5×5 stride-2 convolutions with a nonlinearity between them (downsamples by 16)."""
+    layers = []
+    for i in range(3):
+        layers += [conv(num_filters, 5, 2, name=f"conv_{i}"), nonlinearity(nonlinearity_kind, name=f"act_{i}")]
+    layers.append(conv(num_latents, 5, 2, name="conv_3"))
+    return tf.keras.Sequential(layers, name=name)
+
+
+def synthesis_transform(
+    num_filters: int, nonlinearity_kind: str = "gdn", out_channels: int = 3, name: str = "synthesis"
+) -> tf.keras.Sequential:
+    """Mirror of `analysis_transform`: four 5×5 stride-2 transposed convolutions."""
+    layers = []
+    for i in range(3):
+        layers += [
+            deconv(num_filters, 5, 2, name=f"deconv_{i}"),
+            nonlinearity(nonlinearity_kind, inverse=True, name=f"act_{i}"),
+        ]
+    layers.append(deconv(out_channels, 5, 2, name="deconv_3"))
+    return tf.keras.Sequential(layers, name=name)
+
+
+def hyper_analysis_transform(
+    num_filters: int, num_latents: int, activation: str = "relu", name: str = "hyper_analysis"
+) -> tf.keras.Sequential:
+    """3×3 stride 1, then two 5×5 stride-2 convolutions (downsamples by 4)."""
+    act = (lambda n: nonlinearity(activation, name=n))
+    return tf.keras.Sequential(
+        [
+            conv(num_filters, 3, 1, name="conv_0"),
+            act("act_0"),
+            conv(num_filters, 5, 2, name="conv_1"),
+            act("act_1"),
+            conv(num_latents, 5, 2, name="conv_2"),
+        ],
+        name=name,
+    )
+
+
+def hyper_synthesis_transform(
+    num_filters: int,
+    out_channels: int,
+    activation: str = "relu",
+    middle_filters: int | None = None,
+    name: str = "hyper_synthesis",
+) -> tf.keras.Sequential:
+    """Two 5×5 stride-2 transposed convolutions, then a 3×3 one (upsamples by 4)."""
+    act = (lambda n: nonlinearity(activation, name=n))
+    return tf.keras.Sequential(
+        [
+            deconv(num_filters, 5, 2, name="deconv_0"),
+            act("act_0"),
+            deconv(middle_filters or num_filters, 5, 2, name="deconv_1"),
+            act("act_1"),
+            deconv(out_channels, 3, 1, name="deconv_2"),
+        ],
+        name=name,
+    )

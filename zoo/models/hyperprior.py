@@ -1,0 +1,124 @@
+"""Scale hyperprior: Ballé, Minnen, Singh, Hwang, Johnston,
+"Variational image compression with a scale hyperprior", ICLR 2018,
+https://arxiv.org/abs/1802.01436 (tensorflow-compression's `bmshj2018.py`).
+
+    x ─analysis─> y ─Q─> ŷ ─synthesis─> x̂
+                  │      ↑ N(0, σ) ⊛ U, σ from a log-spaced scale table
+                  └─|·|─hyper_analysis─> z ─Q─> ẑ ─hyper_synthesis─> scale index
+                                              └── factorized prior p(ẑ)
+
+Payloads: [y string, z string].
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from zoo import layers, tfc_adapter
+from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
+from zoo.models.factorized import filters_for
+from zoo.registry import register_model
+
+TRAINING = TrainingDefaults(
+    patchsize=256, batchsize=8, learning_rate=1e-4, num_steps=1_000_000, decay_at=0.9,
+    source="Ballé et al. 2018 §4; tensorflow-compression bmshj2018.py defaults",
+)
+
+
+class ScaleHyperprior(CompressionModel):
+    """GDN transforms; a hyperprior predicts the scale of a zero-mean Gaussian per latent."""
+
+    num_payloads = 2
+
+    def __init__(
+        self,
+        num_filters: int,
+        num_latents: int,
+        nonlinearity: str = "gdn",
+        num_hyper_latents: int | None = None,
+        num_scales: int = 64,
+        scale_min: float = 0.11,
+        scale_max: float = 256.0,
+        **kw,
+    ):
+        super().__init__(**kw)
+        hyper = num_hyper_latents or num_filters
+        self.analysis = layers.analysis_transform(num_filters, num_latents, nonlinearity)
+        self.synthesis = layers.synthesis_transform(num_filters, nonlinearity)
+        self.hyper_analysis = self._make_hyper_analysis(num_filters, hyper)
+        self.hyper_synthesis = self._make_hyper_synthesis(num_filters, num_latents)
+        self.side_entropy_model = tfc_adapter.FactorizedEntropyModel(hyper, name="side_bottleneck")
+        self.conditional = tfc_adapter.GaussianConditional(num_scales, scale_min, scale_max)
+
+    # The parts mean-scale and context models change -------------------------------------
+
+    def _make_hyper_analysis(self, num_filters, hyper):
+        return layers.hyper_analysis_transform(num_filters, hyper, "relu")
+
+    def _make_hyper_synthesis(self, num_filters, num_latents):
+        return layers.hyper_synthesis_transform(num_filters, num_latents, "relu")
+
+    def _hyper_input(self, y):
+        return tf.abs(y)
+
+    def _hyper_params(self, z_hat, y_shape):
+        """(loc or None, continuous scale index) for every latent, from decoded side info."""
+        index = self.hyper_synthesis(z_hat)[:, : y_shape[0], : y_shape[1], :]
+        return None, index
+
+    # Training ---------------------------------------------------------------------------
+
+    def forward(self, x, training):
+        y = self.analysis(x / 255.0)
+        z = self.hyper_analysis(self._hyper_input(y))
+        z_hat, side_bits = self.side_entropy_model(z, training)
+        loc, index = self._hyper_params(z_hat, tf.shape(y)[1:3])
+        y_hat, bits = self.bottleneck(
+            y, lambda v: self.conditional(v, index, loc, training=training), training, loc
+        )
+        return self.synthesis(y_hat) * 255.0, bits + side_bits
+
+    # Coding -----------------------------------------------------------------------------
+
+    def _encode(self, x, rate):
+        y = self.analysis(x / 255.0)
+        z = self.hyper_analysis(self._hyper_input(y))
+        side = self.side_entropy_model.compress(z)
+        z_hat = self.side_entropy_model.quantize(z)
+        loc, index = self._hyper_params(z_hat, tf.shape(y)[1:3])
+        indexes = self.conditional.coding_indexes(index)
+        strings = self.conditional.compress(y, indexes, loc)
+        y_hat = tf.round(y if loc is None else y - loc) + (0.0 if loc is None else loc)
+        bits = self.conditional.coded_bits(y_hat, indexes, loc)
+        bits += self.side_entropy_model.coded_bits(z_hat)
+        return [strings[0], side[0]], bits[0]
+
+    def _decode(self, strings, shape, rate):
+        y_shape = ceil_div(shape, 16)
+        z_hat = self.side_entropy_model.decompress(strings[1][None], ceil_div(y_shape, 4))
+        loc, index = self._hyper_params(z_hat, y_shape)
+        y_hat = self.conditional.decompress(
+            strings[0][None], self.conditional.coding_indexes(index), loc
+        )
+        return self.synthesis(y_hat) * 255.0
+
+
+@register_model("hyperprior", training=TRAINING)
+def hyperprior(
+    lmbda: float = 0.0130,
+    metric: str = "mse",
+    num_filters: int | None = None,
+    num_latents: int | None = None,
+    **kw,
+) -> ScaleHyperprior:
+    """Ballé et al. 2018: scale hyperprior, Gaussian conditional."""
+    n, m = filters_for(lmbda, metric, high_from=6)
+    return ScaleHyperprior(num_filters or n, num_latents or m, lmbda=lmbda, metric=metric, **kw)
+
+
+@register_model("hyperprior_tiny", family="hyperprior", tiny=True, training=TRAINING)
+def hyperprior_tiny(lmbda: float = 0.0130, **kw) -> ScaleHyperprior:
+    """Tiny scale hyperprior for tests."""
+    kw.setdefault("num_filters", 8)
+    kw.setdefault("num_latents", 12)
+    return hyperprior(lmbda=lmbda, **kw)

@@ -1,0 +1,184 @@
+"""Pretrained weights: frozen records next to each family, found by name, metric and λ.
+
+Records live in `zoo/models/<family>.pretrained.json` (written by the recipes, never
+edited by hand), one JSON object per entry with the fields of `PretrainedEntry`.
+Weight files are looked up, in order, inside the package (`zoo/weights/`), in the
+user cache (`$LIC_ZOO_CACHE`, default `~/.cache/lic-zoo`), then under the base URL
+`$LIC_ZOO_WEIGHTS_URL` (http(s):// or anything tf.io.gfile reads, e.g. gs://), from
+where they are copied into the cache. The full sha256 is checked on every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import WeightsError
+
+PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
+RECORDS_DIR = Path(__file__).parent / "models"
+CACHE_ENV = "LIC_ZOO_CACHE"
+URL_ENV = "LIC_ZOO_WEIGHTS_URL"
+
+
+@dataclass(frozen=True)
+class PretrainedEntry:
+    """One published set of weights."""
+
+    name: str
+    metric: str
+    lmbda: float
+    quality: int
+    version: int
+    file: str
+    sha256: str
+    fingerprint: str
+    config: dict = field(hash=False)
+    training_data: str = ""
+    steps: int = 0
+    wall_time_hours: float = 0.0
+    kodak: dict = field(default_factory=dict, hash=False)
+    #: For variable-rate entries: the (min, max) λ it serves.
+    lmbda_range: tuple[float, float] | None = None
+    #: What the rate trade-off parameter is called for this family ("lmbda", "beta").
+    tradeoff: str = "lmbda"
+
+    def serves(self, lmbda: float) -> bool:
+        if self.lmbda_range is not None:
+            low, high = self.lmbda_range
+            return low * (1 - 1e-9) <= lmbda <= high * (1 + 1e-9)
+        return math.isclose(self.lmbda, lmbda, rel_tol=1e-9)
+
+    def summary(self) -> str:
+        lam = (
+            f"λ∈[{self.lmbda_range[0]:g}, {self.lmbda_range[1]:g}]"
+            if self.lmbda_range else f"λ={self.lmbda:g}"
+        )
+        k = self.kodak
+        quality = (
+            f"Kodak {k['bpp']:.3f} bpp, {k['psnr']:.2f} dB, MS-SSIM {k.get('ms_ssim', float('nan')):.4f}"
+            if k else "not evaluated"
+        )
+        return f"{self.name:<14} {self.metric:<8} {lam:<22} q{self.quality} v{self.version}  {quality}"
+
+
+@lru_cache(maxsize=1)
+def _entries() -> tuple[PretrainedEntry, ...]:
+    found = []
+    for path in sorted(RECORDS_DIR.glob("*.pretrained.json")):
+        for record in json.loads(path.read_text()):
+            if record.get("lmbda_range"):
+                record["lmbda_range"] = tuple(record["lmbda_range"])
+            found.append(PretrainedEntry(**record))
+    return tuple(found)
+
+
+def list_pretrained(name: str | None = None, metric: str | None = None) -> list[PretrainedEntry]:
+    """Every pretrained entry (optionally of one model name and metric)."""
+    return [
+        e for e in _entries()
+        if (name is None or e.name == name) and (metric is None or e.metric == metric)
+    ]
+
+
+def find(name: str, lmbda: float, metric: str = "mse") -> PretrainedEntry:
+    """The newest entry of `name` and `metric` serving `lmbda`; a miss lists what exists."""
+    from zoo.registry import get_spec
+
+    get_spec(name)  # unknown names fail with close matches
+    candidates = [e for e in list_pretrained(name, metric) if e.serves(lmbda)]
+    if candidates:
+        return max(candidates, key=lambda e: e.version)
+    available = list_pretrained(name, metric)
+    if not available:
+        raise WeightsError(
+            f"no pretrained weights for {name} ({metric}); train them with "
+            f"`python -m recipes.train --model={name} --lmbda={lmbda:g}` and pass "
+            f"the resulting weights file with --weights PATH"
+        )
+    ranges = sorted(
+        {f"[{e.lmbda_range[0]:g}, {e.lmbda_range[1]:g}]" if e.lmbda_range else f"{e.lmbda:g}"
+         for e in available}
+    )
+    raise WeightsError(
+        f"no pretrained {name} ({metric}) for λ={lmbda:g}; available λ: {', '.join(ranges)}"
+    )
+
+
+def find_by_fingerprint(name: str, metric: str, fingerprint_prefix: bytes) -> PretrainedEntry:
+    hexprefix = fingerprint_prefix.hex()
+    for entry in list_pretrained(name, metric):
+        if entry.fingerprint.startswith(hexprefix):
+            return entry
+    raise WeightsError(
+        f"the file was made by {name} ({metric}) with weights {hexprefix}, which are not "
+        f"among the pretrained weights; decode it with the Codec (or --weights) that made it"
+    )
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "lic-zoo"))
+
+
+def _download(url: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".partial")
+    try:
+        if url.startswith(("http://", "https://")):
+            with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
+                f.write(response.read())
+        else:
+            import tensorflow as tf
+
+            tf.io.gfile.copy(url, str(tmp), overwrite=True)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"could not fetch weights from {url}: {exc}") from None
+    os.replace(tmp, target)
+
+
+def weights_file(entry: PretrainedEntry) -> Path:
+    """Where the entry's file is (package, cache, then fetched from the base URL)."""
+    for folder in (PACKAGE_WEIGHTS, cache_dir()):
+        if (folder / entry.file).is_file():
+            return folder / entry.file
+    base = os.environ.get(URL_ENV)
+    if not base:
+        raise WeightsError(
+            f"weights file {entry.file} for {entry.name} is not installed (looked in "
+            f"{PACKAGE_WEIGHTS} and {cache_dir()}); set {URL_ENV} to a base URL to fetch it"
+        )
+    target = cache_dir() / entry.file
+    _download(base.rstrip("/") + "/" + entry.file, target)
+    return target
+
+
+def load_model(entry: PretrainedEntry) -> Any:
+    """The entry's model with its weights, after checking the file's full sha256."""
+    from zoo import weights
+
+    path = weights_file(entry)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise WeightsError(
+            f"{path} failed its integrity check (sha256 differs from the registry's "
+            f"{entry.sha256[:16]}…): the file is damaged or was tampered with; delete it"
+        )
+    model = weights.load(path, data=data, sha256=entry.sha256)
+    if weights.fingerprint(model) != entry.fingerprint:
+        raise WeightsError(f"{path}: weights do not match the registry's fingerprint")
+    return model
+
+
+def get(name: str, lmbda: float, metric: str = "mse"):
+    """A ready `Codec` with the pretrained weights of `name` at `lmbda`."""
+    from zoo.codec import Codec
+
+    return Codec(load_model(find(name, lmbda, metric)))

@@ -1,0 +1,285 @@
+"""The one module that touches tensorflow-compression.
+
+Everything else in the project calls the names defined here: GDN layers, rounding
+proxies, the two continuous entropy models (a learned factorized prior and a
+Gaussian conditional indexed by a scale table), and range coding of integer symbols
+under explicit probability tables. Moving to another range coder means rewriting
+this file only.
+
+Range coding tables are built once (`build_coder()`), stored as variables, and saved
+with the weights, so an encoder and a decoder on different machines share them
+exactly instead of recomputing them from floating-point priors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression as tfc
+from tensorflow_compression.python.ops import gen_ops
+
+RANGE_CODER_PRECISION = 12
+TAIL_MASS = 2**-8
+
+
+def gdn(inverse: bool = False, name: str | None = None) -> tf.keras.layers.Layer:
+    """Generalized divisive normalization (Ballé et al. 2016), or its inverse."""
+    return tfc.GDN(inverse=inverse, name=name)
+
+
+def is_gdn(layer: tf.keras.layers.Layer) -> bool:
+    return isinstance(layer, tfc.GDN)
+
+
+def round_st(x: tf.Tensor, offset: tf.Tensor | None = None) -> tf.Tensor:
+    """Rounds to integers (plus `offset`) with a straight-through gradient."""
+    return tfc.round_st(x, offset)
+
+
+def soft_round(x: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """Differentiable rounding of Agustsson & Theis (2020)."""
+    return tfc.soft_round(x, alpha)
+
+
+def soft_round_conditional_mean(y: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """E[x | soft_round(x) + noise = y], the decoder-side inverse of soft rounding."""
+    return tfc.soft_round_conditional_mean(y, alpha)
+
+
+def lower_bound(x: tf.Tensor, bound: float) -> tf.Tensor:
+    """max(x, bound) with a gradient that can push values back above the bound."""
+    return tfc.lower_bound(x, bound)
+
+
+def _table_variables(module: tf.Module, name: str, cdf, cdf_offset, qoffset=None):
+    """Turns computed tables into variables owned by `module` (saved with weights).
+
+    The tables' lengths depend on the trained prior, so the variables accept any
+    length: loading weights replaces tables computed from a fresh prior.
+    """
+
+    def variable(value, suffix):
+        value = tf.convert_to_tensor(value)
+        shape = tf.TensorShape([None] * value.shape.rank)
+        var = tf.Variable(value, trainable=False, shape=shape, name=f"{name}_{suffix}")
+        setattr(module, f"{name}_{suffix}", var)
+
+    variable(cdf, "cdf")
+    variable(cdf_offset, "cdf_offset")
+    if qoffset is not None:
+        variable(qoffset, "qoffset")
+
+
+class FactorizedEntropyModel(tf.keras.layers.Layer):
+    """A learned, non-parametric density per channel (Ballé et al. 2018, appendix 6.1).
+
+    Latents are [batch, height, width, channels]; each image is one coding unit.
+    """
+
+    def __init__(self, channels: int, name: str = "entropy_bottleneck", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.channels = int(channels)
+        self.prior = tfc.NoisyDeepFactorized(batch_shape=[self.channels])
+
+    def call(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """Returns (noisy or quantized latents, bits per image)."""
+        model = tfc.ContinuousBatchedEntropyModel(
+            self.prior, coding_rank=3, compression=False, tail_mass=TAIL_MASS
+        )
+        return model(x, training=training)
+
+    def build_coder(self) -> None:
+        """Builds range coding tables from the current prior; idempotent."""
+        if hasattr(self, "tables_cdf"):
+            return
+        model = tfc.ContinuousBatchedEntropyModel(
+            self.prior,
+            coding_rank=3,
+            compression=True,
+            stateless=True,
+            tail_mass=TAIL_MASS,
+            range_coder_precision=RANGE_CODER_PRECISION,
+        )
+        _table_variables(self, "tables", model.cdf, model.cdf_offset, model.quantization_offset)
+
+    @property
+    def coder_ready(self) -> bool:
+        return hasattr(self, "tables_cdf")
+
+    def _coder_model(self) -> tfc.ContinuousBatchedEntropyModel:
+        # Built per call: the wrapper is cheap, and caching it would leak tensors
+        # between tf.function graphs.
+        return tfc.ContinuousBatchedEntropyModel(
+            prior_shape=[self.channels],
+            coding_rank=3,
+            compression=True,
+            stateless=True,
+            tail_mass=TAIL_MASS,
+            range_coder_precision=RANGE_CODER_PRECISION,
+            cdf=self.tables_cdf,
+            cdf_offset=self.tables_cdf_offset,
+            quantization_offset=self.tables_qoffset,
+            decode_sanity_check=True,
+        )
+
+    def quantize(self, x: tf.Tensor) -> tf.Tensor:
+        """Rounds to the coding grid (integers shifted by the per-channel offsets)."""
+        return tf.round(x - self.tables_qoffset) + self.tables_qoffset
+
+    def coded_bits(self, x_hat: tf.Tensor) -> tf.Tensor:
+        """Information content of quantized latents under the prior, bits per image."""
+        log_probs = self.prior.log_prob(x_hat)
+        return tf.reduce_sum(log_probs, axis=(1, 2, 3)) / -math.log(2.0)
+
+    def compress(self, x: tf.Tensor) -> tf.Tensor:
+        return self._coder_model().compress(x)
+
+    def decompress(self, strings: tf.Tensor, spatial_shape: tf.Tensor) -> tf.Tensor:
+        return self._coder_model().decompress(strings, spatial_shape)
+
+
+class GaussianConditional(tf.keras.layers.Layer):
+    """Gaussian (convolved with unit noise) whose scale is looked up in a log-spaced table.
+
+    Networks predict a continuous *scale index* s; the scale is
+    exp(log(scale_min) + s * step). In training s is used as is; for coding it is
+    floored to an integer index (`coding_indexes`), and encoder and decoder compute
+    the same integer from the same decoded side information.
+    """
+
+    def __init__(
+        self,
+        num_scales: int = 64,
+        scale_min: float = 0.11,
+        scale_max: float = 256.0,
+        name: str = "conditional_bottleneck",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.num_scales = int(num_scales)
+        self.scale_min = float(scale_min)
+        self.scale_max = float(scale_max)
+        self._offset = math.log(scale_min)
+        self._factor = (math.log(scale_max) - math.log(scale_min)) / (num_scales - 1.0)
+
+    def scale_fn(self, index: tf.Tensor) -> tf.Tensor:
+        return tf.math.exp(self._offset + self._factor * index)
+
+    def index_for_scale(self, scale: tf.Tensor) -> tf.Tensor:
+        """The continuous index whose table scale is `scale` (inverse of `scale_fn`)."""
+        return (tf.math.log(tf.maximum(scale, 1e-9)) - self._offset) / self._factor
+
+    def _model(self, compression: bool = False) -> tfc.LocationScaleIndexedEntropyModel:
+        return tfc.LocationScaleIndexedEntropyModel(
+            tfc.NoisyNormal,
+            self.num_scales,
+            self.scale_fn,
+            coding_rank=3,
+            compression=compression,
+            stateless=True,
+            tail_mass=TAIL_MASS,
+            range_coder_precision=RANGE_CODER_PRECISION,
+        )
+
+    def call(
+        self, y: tf.Tensor, scale_index: tf.Tensor, loc: tf.Tensor | None = None, training=True
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Returns (noisy or quantized y, bits per image) for continuous scale indexes."""
+        return self._model()(y, scale_index, loc=loc, training=training)
+
+    def coding_indexes(self, scale_index: tf.Tensor) -> tf.Tensor:
+        """Integer table indexes used by the range coder (floor of the clipped index)."""
+        clipped = tf.clip_by_value(scale_index, 0.0, float(self.num_scales - 1))
+        return tf.cast(tf.math.floor(clipped), tf.int32)
+
+    def coded_bits(self, y_hat: tf.Tensor, indexes: tf.Tensor, loc=None) -> tf.Tensor:
+        """Information content of quantized y under integer-indexed scales, bits per image."""
+        loc = 0.0 if loc is None else loc
+        dist = tfc.NoisyNormal(loc=loc, scale=self.scale_fn(tf.cast(indexes, y_hat.dtype)))
+        return tf.reduce_sum(dist.log_prob(y_hat), axis=(1, 2, 3)) / -math.log(2.0)
+
+    def build_coder(self) -> None:
+        if hasattr(self, "tables_cdf"):
+            return
+        model = self._model(compression=True)
+        _table_variables(self, "tables", model.cdf, model.cdf_offset)
+
+    @property
+    def coder_ready(self) -> bool:
+        return hasattr(self, "tables_cdf")
+
+    def compress(self, y: tf.Tensor, indexes: tf.Tensor, loc=None) -> tf.Tensor:
+        """Range codes round(y - loc) with integer `indexes`; one string per image."""
+        if loc is not None:
+            y = y - loc
+        symbols = tf.cast(tf.round(y), tf.int32)
+        return encode_indexed(symbols, indexes, self.tables_cdf, self.tables_cdf_offset)
+
+    def decompress(self, strings: tf.Tensor, indexes: tf.Tensor, loc=None) -> tf.Tensor:
+        symbols = decode_indexed(strings, indexes, self.tables_cdf, self.tables_cdf_offset)
+        values = tf.cast(symbols, tf.float32)
+        return values if loc is None else values + loc
+
+
+# Range coding of integer symbols under explicit tables --------------------------------
+
+
+def encode_indexed(symbols, indexes, cdf, cdf_offset) -> tf.Tensor:
+    """Codes `symbols` [batch, ...] with per-element table `indexes`; a string per batch row."""
+    symbols = tf.convert_to_tensor(symbols, tf.int32) - tf.gather(cdf_offset, indexes)
+    handle = gen_ops.create_range_encoder(tf.shape(indexes)[:1], cdf)
+    handle = gen_ops.entropy_encode_index(handle, indexes, symbols)
+    return gen_ops.entropy_encode_finalize(handle)
+
+
+def decode_indexed(strings, indexes, cdf, cdf_offset) -> tf.Tensor:
+    """Inverse of `encode_indexed`; fails (InvalidArgumentError) on inconsistent input."""
+    handle = gen_ops.create_range_decoder(strings, cdf)
+    handle, symbols = gen_ops.entropy_decode_index(
+        handle, indexes, tf.shape(indexes)[1:], tf.int32
+    )
+    sanity = gen_ops.entropy_decode_finalize(handle)
+    with tf.control_dependencies(
+        [tf.debugging.assert_equal(sanity, True, message="range decoder sanity check failed")]
+    ):
+        symbols = tf.identity(symbols)
+    return symbols + tf.gather(cdf_offset, indexes)
+
+
+def categorical_tables(pmfs: np.ndarray, precision: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Range coding tables for categorical distributions over {0, ..., K-1}.
+
+    Args:
+      pmfs: [num_distributions, K] probabilities (rows need not be normalized).
+      precision: bits of the quantized CDF.
+
+    Returns:
+      (cdf, cdf_offset) for `encode_indexed` / `decode_indexed`. Values outside
+      [0, K) remain codable through the coder's escape mechanism, at a high cost.
+    """
+    pmfs = np.asarray(pmfs, np.float64)
+    pmfs = pmfs / pmfs.sum(axis=-1, keepdims=True)
+    pieces = []
+    for pmf in pmfs:
+        p = tf.constant(np.concatenate([pmf, [0.0]]), tf.float32)
+        cdf = gen_ops.pmf_to_quantized_cdf(p, precision=precision)
+        pieces.append(np.concatenate([[-precision], cdf.numpy()]))
+    cdf = np.concatenate(pieces).astype(np.int32)
+    return cdf, np.zeros(len(pmfs), np.int32)
+
+
+def encode_categorical(symbols: np.ndarray, pmf_index: np.ndarray, tables) -> bytes:
+    """Range codes a 1-D array of symbols, each under table `pmf_index[i]`."""
+    cdf, cdf_offset = tables
+    s = tf.constant(np.asarray(symbols, np.int32).reshape(1, -1))
+    i = tf.constant(np.asarray(pmf_index, np.int32).reshape(1, -1))
+    return encode_indexed(s, i, cdf, cdf_offset).numpy()[0]
+
+
+def decode_categorical(data: bytes, pmf_index: np.ndarray, tables) -> np.ndarray:
+    """Inverse of `encode_categorical`."""
+    cdf, cdf_offset = tables
+    i = tf.constant(np.asarray(pmf_index, np.int32).reshape(1, -1))
+    return decode_indexed(tf.constant([data]), i, cdf, cdf_offset).numpy()[0]

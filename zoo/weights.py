@@ -1,0 +1,162 @@
+"""Weights artifacts: one `.npz` file holding every variable and the builder config.
+
+Variables are stored in the model's own (deterministic) variable order under keys
+`0007/conv_1/kernel:0`, beside a `__meta__` entry with the JSON metadata (registry
+name, builder arguments, fingerprint, training record). Files are read with
+`allow_pickle=False`: loading weights never executes code.
+
+The *fingerprint* is a sha256 over the variables (names, shapes, dtypes, bytes),
+range coding tables included; compressed files carry its first 8 bytes, so a file
+can only be decoded by exactly the weights that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.errors import WeightsError
+
+META_KEY = "__meta__"
+FORMAT = "lic-zoo-weights/1"
+
+
+def _ordered_variables(model: tf.keras.Model) -> list[tf.Variable]:
+    unique: dict[int, tf.Variable] = {}
+    for v in model.variables:
+        unique.setdefault(id(v), v)
+    return list(unique.values())
+
+
+def variable_arrays(model: tf.keras.Model) -> dict[str, np.ndarray]:
+    """The model's variables as numpy arrays, keyed by position and name."""
+    return {f"{i:04d}/{v.name}": v.numpy() for i, v in enumerate(_ordered_variables(model))}
+
+
+def fingerprint(model: tf.keras.Model) -> str:
+    """sha256 (hex) of all variables, coding tables included."""
+    digest = hashlib.sha256()
+    for key, value in variable_arrays(model).items():
+        value = np.ascontiguousarray(value)
+        digest.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(model: tf.keras.Model, path: str | os.PathLike, **metadata: Any) -> str:
+    """Writes the model's weights artifact atomically; returns the file's sha256."""
+    if not model.coders_ready:
+        model.build_coders()
+    arrays = variable_arrays(model)
+    meta = {
+        "format": FORMAT,
+        "config": model.builder_config,
+        "fingerprint": fingerprint(model),
+        "metric": model.metric,
+        "lmbda": model.lmbda,
+        **metadata,
+    }
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+        np.savez(f, **arrays)
+        tmp = f.name
+    os.replace(tmp, path)
+    return file_sha256(path)
+
+
+def read(data: bytes, source: str = "weights") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Parses an artifact's bytes into (metadata, arrays) without building a model."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+    except Exception as exc:  # zipfile, json, KeyError, ValueError: all mean a bad file.
+        raise WeightsError(f"{source} is not a readable weights artifact: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{source}: unknown weights format {meta.get('format')!r}")
+    return meta, arrays
+
+
+def assign(model: tf.keras.Model, arrays: dict[str, np.ndarray], source: str = "weights") -> None:
+    """Copies arrays into the model's variables; refuses anything that does not fit."""
+    variables = _ordered_variables(model)
+    keys = sorted(arrays)
+    expected = [f"{i:04d}/{v.name}" for i, v in enumerate(variables)]
+    if keys != expected:
+        missing = sorted(set(expected) - set(keys))[:3]
+        extra = sorted(set(keys) - set(expected))[:3]
+        raise WeightsError(
+            f"{source} does not fit the model: {len(keys)} arrays for {len(expected)} "
+            f"variables (missing {missing}, unexpected {extra})"
+        )
+    for key, var in zip(expected, variables):
+        value = arrays[key]
+        if value.dtype != var.dtype.as_numpy_dtype or (
+            var.shape.is_fully_defined() and tuple(var.shape) != value.shape
+        ):
+            raise WeightsError(
+                f"{source}: {key} has shape {value.shape} {value.dtype}, "
+                f"the model expects {tuple(var.shape)} {var.dtype.name}"
+            )
+    for key, var in zip(expected, variables):
+        var.assign(arrays[key])
+
+
+def load(
+    path: str | os.PathLike | None = None,
+    *,
+    data: bytes | None = None,
+    sha256: str | None = None,
+) -> tf.keras.Model:
+    """Builds the model an artifact describes and loads its weights.
+
+    Args:
+      path: the artifact file (or pass its bytes as `data`).
+      data: the artifact's bytes.
+      sha256: if given, the file's expected sha256; checked before anything is parsed.
+
+    Raises:
+      WeightsError: missing, truncated, tampered or mismatching weights.
+    """
+    from zoo.registry import create_model
+
+    source = str(path) if path is not None else "weights"
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise WeightsError(f"cannot read weights file {source}: {exc.strerror}") from None
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise WeightsError(
+                f"{source} failed its integrity check: sha256 {actual[:16]}… differs from "
+                f"the recorded {sha256[:16]}…; the file is damaged or was tampered with"
+            )
+    meta, arrays = read(data, source)
+    config = meta["config"]
+    model = create_model(config["name"], **config["kwargs"])
+    model.build_coders()
+    assign(model, arrays, source)
+    if fingerprint(model) != meta["fingerprint"]:
+        raise WeightsError(f"{source}: variables do not match the recorded fingerprint")
+    model.artifact_metadata = meta
+    return model
