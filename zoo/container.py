@@ -17,8 +17,10 @@ All integers big-endian; `varint` is unsigned LEB128.
     .       payloads         the range coder's byte strings, concatenated
     end-4   checksum         u32, CRC-32 of every byte before it
 
-The header costs 36 + len(name) + len(metric) bytes for a 768×512 image with two
-payloads (e.g. 49 bytes for "hyperprior"/"mse"), 8 more with a rate parameter.
+Overhead: 29 bytes + len(name) + len(metric) + the varints (image sides and payload
+lengths, 1 byte below 128, 2 below 16384, 3 below 2 MiB), and 8 more with a rate
+parameter. A 768×512 image coded by "hyperprior"/"mse" in two payloads of 128 B to
+16 KiB costs 50 bytes.
 Anything that does not parse exactly, including trailing bytes, raises
 `BitstreamError`; the checksum is verified before any field is trusted.
 """

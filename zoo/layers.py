@@ -64,13 +64,12 @@ def hyper_analysis_transform(
     num_filters: int, num_latents: int, activation: str = "relu", name: str = "hyper_analysis"
 ) -> tf.keras.Sequential:
     """3×3 stride 1, then two 5×5 stride-2 convolutions (downsamples by 4)."""
-    act = (lambda n: nonlinearity(activation, name=n))
     return tf.keras.Sequential(
         [
             conv(num_filters, 3, 1, name="conv_0"),
-            act("act_0"),
+            nonlinearity(activation, name="act_0"),
             conv(num_filters, 5, 2, name="conv_1"),
-            act("act_1"),
+            nonlinearity(activation, name="act_1"),
             conv(num_latents, 5, 2, name="conv_2"),
         ],
         name=name,
@@ -85,13 +84,12 @@ def hyper_synthesis_transform(
     name: str = "hyper_synthesis",
 ) -> tf.keras.Sequential:
     """Two 5×5 stride-2 transposed convolutions, then a 3×3 one (upsamples by 4)."""
-    act = (lambda n: nonlinearity(activation, name=n))
     return tf.keras.Sequential(
         [
             deconv(num_filters, 5, 2, name="deconv_0"),
-            act("act_0"),
+            nonlinearity(activation, name="act_0"),
             deconv(middle_filters or num_filters, 5, 2, name="deconv_1"),
-            act("act_1"),
+            nonlinearity(activation, name="act_1"),
             deconv(out_channels, 3, 1, name="deconv_2"),
         ],
         name=name,

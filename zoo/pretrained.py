@@ -5,7 +5,13 @@ edited by hand), one JSON object per entry with the fields of `PretrainedEntry`.
 Weight files are looked up, in order, inside the package (`zoo/weights/`), in the
 user cache (`$LIC_ZOO_CACHE`, default `~/.cache/lic-zoo`), then under the base URL
 `$LIC_ZOO_WEIGHTS_URL` (http(s):// or anything tf.io.gfile reads, e.g. gs://), from
-where they are copied into the cache. The full sha256 is checked on every load.
+where they are copied into the cache (only after their sha256 matches). The full
+sha256 is checked on every load.
+
+`$LIC_ZOO_RECORDS` names extra record files or directories (os.pathsep-separated;
+a directory contributes its `*.pretrained.json`), searched after the package's. Weight
+files of such records are also looked up next to the record file. It lets a user (or a
+test) register weights without touching the installed package.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import json
 import math
 import os
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
 RECORDS_DIR = Path(__file__).parent / "models"
 CACHE_ENV = "LIC_ZOO_CACHE"
 URL_ENV = "LIC_ZOO_WEIGHTS_URL"
+RECORDS_ENV = "LIC_ZOO_RECORDS"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,16 @@ class PretrainedEntry:
     lmbda_range: tuple[float, float] | None = None
     #: What the rate trade-off parameter is called for this family ("lmbda", "beta").
     tradeoff: str = "lmbda"
+    #: Folder of the record file (weights may sit beside it); not part of the record.
+    source_dir: str = field(default="", compare=False, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """The JSON object stored in a `<family>.pretrained.json` file."""
+        record = asdict(self)
+        del record["source_dir"]
+        if self.lmbda_range is not None:
+            record["lmbda_range"] = list(self.lmbda_range)
+        return record
 
     def serves(self, lmbda: float) -> bool:
         if self.lmbda_range is not None:
@@ -69,15 +86,49 @@ class PretrainedEntry:
         return f"{self.name:<14} {self.metric:<8} {lam:<22} q{self.quality} v{self.version}  {quality}"
 
 
-@lru_cache(maxsize=1)
-def _entries() -> tuple[PretrainedEntry, ...]:
-    found = []
-    for path in sorted(RECORDS_DIR.glob("*.pretrained.json")):
-        for record in json.loads(path.read_text()):
+def record_files() -> list[Path]:
+    """The package's record files, then those named by `$LIC_ZOO_RECORDS`."""
+    files = sorted(RECORDS_DIR.glob("*.pretrained.json"))
+    for item in filter(None, os.environ.get(RECORDS_ENV, "").split(os.pathsep)):
+        path = Path(item).expanduser()
+        files += sorted(path.glob("*.pretrained.json")) if path.is_dir() else [path]
+    return files
+
+
+def _state(path: Path) -> tuple[str, int, int]:
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise WeightsError(f"cannot read pretrained records {path}: {exc.strerror}") from None
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def read_records(path: Path) -> list[PretrainedEntry]:
+    """Parses one record file; unknown or missing fields are an error."""
+    known = {f.name for f in fields(PretrainedEntry)} - {"source_dir"}
+    try:
+        records = json.loads(path.read_text())
+        entries = []
+        for record in records:
+            unknown = set(record) - known
+            if unknown:
+                raise ValueError(f"unknown fields {sorted(unknown)}")
             if record.get("lmbda_range"):
                 record["lmbda_range"] = tuple(record["lmbda_range"])
-            found.append(PretrainedEntry(**record))
-    return tuple(found)
+            entries.append(PretrainedEntry(**record, source_dir=str(path.parent)))
+    except (ValueError, TypeError) as exc:
+        raise WeightsError(f"{path} is not a valid pretrained record file: {exc}") from None
+    return entries
+
+
+@lru_cache(maxsize=8)
+def _entries_of(states: tuple[tuple[str, int, int], ...]) -> tuple[PretrainedEntry, ...]:
+    return tuple(e for path, _, _ in states for e in read_records(Path(path)))
+
+
+def _entries() -> tuple[PretrainedEntry, ...]:
+    # Keyed on the files' mtimes and sizes: records published in this process show up.
+    return _entries_of(tuple(_state(p) for p in record_files()))
 
 
 def list_pretrained(name: str | None = None, metric: str | None = None) -> list[PretrainedEntry]:
@@ -127,7 +178,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "lic-zoo"))
 
 
-def _download(url: str, target: Path) -> None:
+def _download(url: str, target: Path, sha256: str) -> None:
+    """Fetches `url` into `target`, which appears only if its sha256 matches."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".partial")
     try:
@@ -141,44 +193,72 @@ def _download(url: str, target: Path) -> None:
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise WeightsError(f"could not fetch weights from {url}: {exc}") from None
+    actual = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    if actual != sha256:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(
+            f"weights fetched from {url} failed their integrity check (sha256 {actual[:16]}…, "
+            f"the registry says {sha256[:16]}…); nothing was cached or loaded"
+        )
     os.replace(tmp, target)
 
 
 def weights_file(entry: PretrainedEntry) -> Path:
-    """Where the entry's file is (package, cache, then fetched from the base URL)."""
-    for folder in (PACKAGE_WEIGHTS, cache_dir()):
+    """Where the entry's file is: package, beside its record, cache, else fetched from the URL."""
+    folders = [PACKAGE_WEIGHTS] + ([Path(entry.source_dir)] if entry.source_dir else [])
+    for folder in folders + [cache_dir()]:
         if (folder / entry.file).is_file():
             return folder / entry.file
     base = os.environ.get(URL_ENV)
     if not base:
         raise WeightsError(
             f"weights file {entry.file} for {entry.name} is not installed (looked in "
-            f"{PACKAGE_WEIGHTS} and {cache_dir()}); set {URL_ENV} to a base URL to fetch it"
+            f"{', '.join(str(f) for f in folders)} and {cache_dir()}); set {URL_ENV} to a "
+            f"base URL to fetch it"
         )
     target = cache_dir() / entry.file
-    _download(base.rstrip("/") + "/" + entry.file, target)
+    _download(base.rstrip("/") + "/" + entry.file, target, entry.sha256)
     return target
 
 
 def load_model(entry: PretrainedEntry) -> Any:
-    """The entry's model with its weights, after checking the file's full sha256."""
+    """The entry's model with its weights, after checking the file's full sha256.
+
+    Raises:
+      WeightsError: missing, truncated or tampered file (nothing is loaded).
+    """
     from zoo import weights
 
     path = weights_file(entry)
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != entry.sha256:
-        raise WeightsError(
-            f"{path} failed its integrity check (sha256 differs from the registry's "
-            f"{entry.sha256[:16]}…): the file is damaged or was tampered with; delete it"
-        )
-    model = weights.load(path, data=data, sha256=entry.sha256)
+    # `weights.load` hashes the bytes before parsing anything (and never unpickles).
+    model = weights.load(path, sha256=entry.sha256)
     if weights.fingerprint(model) != entry.fingerprint:
         raise WeightsError(f"{path}: weights do not match the registry's fingerprint")
     return model
 
 
 def get(name: str, lmbda: float, metric: str = "mse"):
-    """A ready `Codec` with the pretrained weights of `name` at `lmbda`."""
+    """A ready `Codec` with the pretrained weights of `name` at `lmbda`.
+
+    λ must match an entry exactly (`math.isclose`), or lie in a variable-rate entry's
+    range, in which case the codec compresses at `lmbda` by default.
+
+    Raises:
+      RegistryError: unknown model name.
+      WeightsError: no entry for `lmbda` (the message lists the available λ), or the
+        weights are missing or fail their integrity check.
+    """
     from zoo.codec import Codec
 
-    return Codec(load_model(find(name, lmbda, metric)))
+    entry = find(name, lmbda, metric)
+    model = load_model(entry)
+    if entry.lmbda_range is None:
+        return Codec(model)
+
+    class VariableRateCodec(Codec):
+        """Compresses at the λ it was asked for unless told otherwise."""
+
+        def _rate(self, rate: float | None) -> float | None:
+            return super()._rate(lmbda if rate is None else rate)
+
+    return VariableRateCodec(model)

@@ -90,19 +90,33 @@ class FactorizedEntropyModel(tf.keras.layers.Layer):
         )
         return model(x, training=training)
 
-    def build_coder(self) -> None:
-        """Builds range coding tables from the current prior; idempotent."""
+    def build_coder(self, compute: bool = True) -> None:
+        """Builds range coding tables from the current prior; idempotent.
+
+        Args:
+          compute: if False, creates empty tables to be filled by loading weights.
+        """
         if hasattr(self, "tables_cdf"):
             return
-        model = tfc.ContinuousBatchedEntropyModel(
-            self.prior,
-            coding_rank=3,
-            compression=True,
-            stateless=True,
-            tail_mass=TAIL_MASS,
-            range_coder_precision=RANGE_CODER_PRECISION,
-        )
-        _table_variables(self, "tables", model.cdf, model.cdf_offset, model.quantization_offset)
+        if not compute:
+            empty = tf.zeros([0], tf.int32)
+            _table_variables(self, "tables", empty, empty, tf.zeros([0], tf.float32))
+            return
+
+        # Traced: tail estimation runs thousands of tiny ops, ~8× slower eagerly.
+        @tf.function(autograph=False)
+        def tables():
+            model = tfc.ContinuousBatchedEntropyModel(
+                self.prior,
+                coding_rank=3,
+                compression=True,
+                stateless=True,
+                tail_mass=TAIL_MASS,
+                range_coder_precision=RANGE_CODER_PRECISION,
+            )
+            return model.cdf, model.cdf_offset, model.quantization_offset
+
+        _table_variables(self, "tables", *tables())
 
     @property
     def coder_ready(self) -> bool:
@@ -200,11 +214,21 @@ class GaussianConditional(tf.keras.layers.Layer):
         dist = tfc.NoisyNormal(loc=loc, scale=self.scale_fn(tf.cast(indexes, y_hat.dtype)))
         return tf.reduce_sum(dist.log_prob(y_hat), axis=(1, 2, 3)) / -math.log(2.0)
 
-    def build_coder(self) -> None:
+    def build_coder(self, compute: bool = True) -> None:
+        """Builds the tables of every scale in the table; idempotent (see above)."""
         if hasattr(self, "tables_cdf"):
             return
-        model = self._model(compression=True)
-        _table_variables(self, "tables", model.cdf, model.cdf_offset)
+        if not compute:
+            empty = tf.zeros([0], tf.int32)
+            _table_variables(self, "tables", empty, empty)
+            return
+
+        @tf.function(autograph=False)
+        def tables():
+            model = self._model(compression=True)
+            return model.cdf, model.cdf_offset
+
+        _table_variables(self, "tables", *tables())
 
     @property
     def coder_ready(self) -> bool:
@@ -283,3 +307,29 @@ def decode_categorical(data: bytes, pmf_index: np.ndarray, tables) -> np.ndarray
     cdf, cdf_offset = tables
     i = tf.constant(np.asarray(pmf_index, np.int32).reshape(1, -1))
     return decode_indexed(tf.constant([data]), i, cdf, cdf_offset).numpy()[0]
+
+
+# Incremental range decoding, for autoregressive models ------------------------------
+# An autoregressive decoder learns each symbol's table only after decoding earlier
+# symbols, so it decodes one string in pieces: start, any number of steps (in exactly
+# the order `encode_indexed` coded the symbols), finish. The handle is a tensor and
+# may be carried through `tf.while_loop`.
+
+
+def start_decoding(strings: tf.Tensor, cdf: tf.Tensor) -> tf.Tensor:
+    """Opens range decoders on `strings` [batch]; returns the decoder handle."""
+    return gen_ops.create_range_decoder(strings, cdf)
+
+
+def decode_indexed_step(handle, indexes, cdf_offset) -> tuple[tf.Tensor, tf.Tensor]:
+    """Decodes the next `indexes.shape[1:]` symbols per string; returns (handle, symbols)."""
+    handle, symbols = gen_ops.entropy_decode_index(
+        handle, indexes, tf.shape(indexes)[1:], tf.int32
+    )
+    return handle, symbols + tf.gather(cdf_offset, indexes)
+
+
+def finish_decoding(handle: tf.Tensor) -> tf.Tensor:
+    """Closes the decoders; the returned op fails if a string was inconsistent."""
+    sanity = gen_ops.entropy_decode_finalize(handle)
+    return tf.debugging.assert_equal(sanity, True, message="range decoder sanity check failed")

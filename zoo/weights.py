@@ -154,7 +154,7 @@ def load(
     meta, arrays = read(data, source)
     config = meta["config"]
     model = create_model(config["name"], **config["kwargs"])
-    model.build_coders()
+    model.build_coders(compute=False)
     assign(model, arrays, source)
     if fingerprint(model) != meta["fingerprint"]:
         raise WeightsError(f"{source}: variables do not match the recorded fingerprint")

@@ -34,6 +34,10 @@ def quality_index(lmbda: float, metric: str = "mse") -> int:
     """1-based position of the λ ladder entry closest to `lmbda` (on a log scale)."""
     import math
 
+    if metric not in LAMBDAS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if not lmbda > 0:
+        raise ValueError(f"lmbda must be positive, got {lmbda}")
     ladder = LAMBDAS[metric]
     return 1 + min(range(len(ladder)), key=lambda i: abs(math.log(ladder[i] / lmbda)))
 
@@ -172,12 +176,16 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         unique = {id(m): m for m in found}
         return list(unique.values())
 
-    def build_coders(self) -> None:
-        """Builds the range coding tables of every entropy model (once, after training)."""
+    def build_coders(self, compute: bool = True) -> None:
+        """Builds the range coding tables of every entropy model (once, after training).
+
+        Args:
+          compute: if False, creates empty tables that loading weights fills in.
+        """
         if not self.built:
             self(tf.zeros([1, 64, 64, 3]), training=False)
         for layer in self.entropy_layers():
-            layer.build_coder()
+            layer.build_coder(compute=compute)
 
     @property
     def coders_ready(self) -> bool:

@@ -47,6 +47,24 @@ class FactorizedPrior(CompressionModel):
         y_hat = self.entropy_model.decompress(strings[0][None], ceil_div(shape, 16))
         return self.synthesis(y_hat) * 255.0
 
+    # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
+
+    def symbol_specs(self) -> dict[str, tf.TensorSpec]:
+        """Integer latents `synthesis_from_symbols` takes, for a fixed input signature."""
+        c = self.entropy_model.channels
+        return {"y_symbols": tf.TensorSpec([1, None, None, c], tf.int32, name="y_symbols")}
+
+    def analysis_to_symbols(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Integers the range coder codes (per channel) for images [1, H, W, 3] on 0..255."""
+        y = self.analysis(x / 255.0)
+        qoffset = self.entropy_model.tables_qoffset
+        return {"y_symbols": tf.cast(tf.round(y - qoffset), tf.int32)}
+
+    def synthesis_from_symbols(self, symbols: dict[str, tf.Tensor], shape: tf.Tensor) -> tf.Tensor:
+        """Reconstruction [1, H', W', 3] (0..255 floats) from decoded integer latents."""
+        y_hat = tf.cast(symbols["y_symbols"], tf.float32) + self.entropy_model.tables_qoffset
+        return self.synthesis(y_hat) * 255.0
+
 
 def filters_for(lmbda: float, metric: str, high_from: int) -> tuple[int, int]:
     """(N, M) as the published models: 128/192, or 192/320 from quality `high_from` on."""

@@ -43,6 +43,7 @@ class ScaleHyperprior(CompressionModel):
     ):
         super().__init__(**kw)
         hyper = num_hyper_latents or num_filters
+        self.num_latents = int(num_latents)
         self.analysis = layers.analysis_transform(num_filters, num_latents, nonlinearity)
         self.synthesis = layers.synthesis_transform(num_filters, nonlinearity)
         self.hyper_analysis = self._make_hyper_analysis(num_filters, hyper)
@@ -100,6 +101,47 @@ class ScaleHyperprior(CompressionModel):
         y_hat = self.conditional.decompress(
             strings[0][None], self.conditional.coding_indexes(index), loc
         )
+        return self.synthesis(y_hat) * 255.0
+
+    # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
+
+    def symbol_specs(self) -> dict[str, tf.TensorSpec]:
+        """Integer latents `synthesis_from_symbols` takes, for a fixed input signature."""
+        y_channels = self.num_latents
+        z_channels = self.side_entropy_model.channels
+        return {
+            "y_symbols": tf.TensorSpec([1, None, None, y_channels], tf.int32, name="y_symbols"),
+            "z_symbols": tf.TensorSpec([1, None, None, z_channels], tf.int32, name="z_symbols"),
+        }
+
+    def side_to_params(self, z_symbols: tf.Tensor, y_shape: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Integer scale indexes (and means, if any) of y, from decoded side symbols."""
+        z_hat = tf.cast(z_symbols, tf.float32) + self.side_entropy_model.tables_qoffset
+        loc, index = self._hyper_params(z_hat, y_shape)
+        params = {"y_indexes": self.conditional.coding_indexes(index)}
+        if loc is not None:
+            params["y_loc"] = loc
+        return params
+
+    def analysis_to_symbols(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Integers and coding parameters for images [1, H, W, 3] on 0..255.
+
+        Returns `y_symbols` = round(y − μ), `y_indexes` (scale table rows), `y_loc`
+        (μ, mean-scale models only) and `z_symbols` (coded per channel).
+        """
+        y = self.analysis(x / 255.0)
+        z = self.hyper_analysis(self._hyper_input(y))
+        z_symbols = tf.cast(tf.round(z - self.side_entropy_model.tables_qoffset), tf.int32)
+        params = self.side_to_params(z_symbols, tf.shape(y)[1:3])
+        centred = y - params["y_loc"] if "y_loc" in params else y
+        return {"y_symbols": tf.cast(tf.round(centred), tf.int32), "z_symbols": z_symbols, **params}
+
+    def synthesis_from_symbols(self, symbols: dict[str, tf.Tensor], shape: tf.Tensor) -> tf.Tensor:
+        """Reconstruction [1, H', W', 3] (0..255 floats) from decoded y and z symbols."""
+        y_hat = tf.cast(symbols["y_symbols"], tf.float32)
+        params = self.side_to_params(symbols["z_symbols"], ceil_div(shape, 16))
+        if "y_loc" in params:
+            y_hat += params["y_loc"]
         return self.synthesis(y_hat) * 255.0
 
 

@@ -1,0 +1,311 @@
+"""The two SavedModels a zoo model is served as.
+
+    codec      image ──compress──> payload strings + shape ──decompress──> image
+               (range coding inside the graph: needs tensorflow-compression's ops)
+    transform  image ──analysis──> integer latents + coding parameters
+               z symbols ──side_params──> y indexes (hyperprior families)
+               integer latents ──synthesis──> image
+               (core TensorFlow ops only: a stock TF Serving binary loads it; the
+               client range codes the integers with `zoo.tfc_adapter`)
+
+Both wrap the model's variables (range coding tables included) in a `tf.Module`
+whose signatures are the model's own tf.functions, so a reloaded servable computes
+exactly what `zoo.Codec` computes. Each version directory also holds
+`assets.extra/lic_zoo.json`: the model's identity (name, metric, λ, weights
+fingerprint, payload count) a client needs to write `.lic` file headers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import container, tfc_adapter, weights
+from zoo.models.base import ceil_div
+
+METADATA_FILE = os.path.join("assets.extra", "lic_zoo.json")
+
+#: Range coding ops of tensorflow-compression (a stock TF Serving binary lacks them).
+TFC_OPS = frozenset({
+    "CreateRangeEncoder", "CreateRangeDecoder", "EntropyEncodeChannel", "EntropyEncodeIndex",
+    "EntropyEncodeFinalize", "EntropyDecodeChannel", "EntropyDecodeIndex",
+    "EntropyDecodeFinalize", "EntropyDecodeFailure", "PmfToQuantizedCdf", "RangeEncode",
+    "RangeDecode", "StochasticRoundOp", "RunLengthGammaEncode", "RunLengthGammaDecode",
+    "RunLengthEncode", "RunLengthDecode",
+})
+
+
+def register_custom_ops() -> None:
+    """Registers tensorflow-compression's ops, which loading a codec servable needs."""
+    import tensorflow_compression  # noqa: F401  (import registers the ops)
+
+
+def _to_image(x_hat: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+    # Same cropping and rounding as CompressionModel._decompress_graph.
+    x_hat = x_hat[0, : shape[0], : shape[1], :]
+    return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
+
+
+def model_metadata(model: tf.keras.Model) -> dict[str, Any]:
+    """What a client needs besides the graph: identity for `.lic` headers."""
+    return {
+        "name": model.registry_name,
+        "metric": model.metric,
+        "lmbda": model.lmbda,
+        "fingerprint": weights.fingerprint(model),
+        "num_payloads": model.num_payloads,
+        "rate_parameter": model.rate_parameter,
+        "config": model.builder_config,
+    }
+
+
+class _Servable(tf.Module):
+    """Tracks the model's variables (not the Keras model, whose layers Keras would
+    try to retrace on save) so every variable a signature reads is saved."""
+
+    def __init__(self, model: tf.keras.Model, name: str):
+        super().__init__(name=name)
+        if not model.coders_ready:
+            model.build_coders()
+        self.model_variables = list(model.variables)
+        # A string, not the model: tf.Module would track the Keras model otherwise.
+        self._metadata_json = json.dumps(model_metadata(model), indent=1, sort_keys=True)
+
+    def signatures(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Writes the SavedModel and its `assets.extra/lic_zoo.json`."""
+        directory = Path(directory)
+        tf.saved_model.save(self, str(directory), signatures=self.signatures())
+        meta = directory / METADATA_FILE
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(self._metadata_json)
+        return directory
+
+
+class CodecServable(_Servable):
+    """`compress`/`decompress` with range coding in the graph, for any zoo model."""
+
+    def __init__(self, model: tf.keras.Model):
+        super().__init__(model, name="codec")
+        compress_fn = model.coding_function("compress")
+        decompress_fn = model.coding_function("decompress")
+        image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+        strings = tf.TensorSpec([model.num_payloads], tf.string, name="strings")
+        shape = tf.TensorSpec([2], tf.int32, name="shape")
+        rate = tf.TensorSpec([], tf.float32, name="rate")
+
+        def compress(image, rate=0.0):
+            payloads, bits = compress_fn(image, tf.convert_to_tensor(rate, tf.float32))
+            return {"strings": payloads, "shape": tf.shape(image)[:2], "bits": bits}
+
+        def decompress(strings, shape, rate=0.0):
+            rate = tf.convert_to_tensor(rate, tf.float32)
+            return {"image": decompress_fn(strings, shape, rate)}
+
+        def fixed_compress(image):
+            return compress(image)
+
+        def fixed_decompress(strings, shape):
+            return decompress(strings, shape)
+
+        # Fixed-rate models take no rate input; variable-rate ones require it.
+        if model.rate_parameter is not None:
+            self.compress = tf.function(compress, input_signature=[image, rate])
+            self.decompress = tf.function(decompress, input_signature=[strings, shape, rate])
+        else:
+            self.compress = tf.function(fixed_compress, input_signature=[image])
+            self.decompress = tf.function(fixed_decompress, input_signature=[strings, shape])
+
+    def signatures(self) -> dict[str, Any]:
+        compress = self.compress.get_concrete_function()
+        return {
+            "serving_default": compress,
+            "compress": compress,
+            "decompress": self.decompress.get_concrete_function(),
+        }
+
+
+def transform_supported(model: tf.keras.Model) -> bool:
+    """Whether the model's integer-latent methods mirror its range coding exactly.
+
+    Subclasses that change `_encode`/`_decode` (e.g. context models) inherit the
+    methods but not their meaning, so they are refused until they define their own.
+    """
+    from zoo.models.factorized import FactorizedPrior
+    from zoo.models.hyperprior import ScaleHyperprior
+
+    for family in (FactorizedPrior, ScaleHyperprior):
+        if (
+            isinstance(model, family)
+            and type(model)._encode is family._encode
+            and type(model)._decode is family._decode
+        ):
+            return True
+    return False
+
+
+class TransformServable(_Servable):
+    """Analysis to integer latents and synthesis from them, in core TensorFlow ops."""
+
+    def __init__(self, model: tf.keras.Model):
+        if not transform_supported(model):
+            raise NotImplementedError(
+                f"{model.registry_name} has no integer-latent interface yet; export its "
+                f"codec servable instead"
+            )
+        if model.rate_parameter is not None:
+            raise NotImplementedError("variable-rate transform servables are not supported")
+        super().__init__(model, name="transform")
+        image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+        shape = tf.TensorSpec([2], tf.int32, name="shape")
+        specs = model.symbol_specs()
+        hyper = "z_symbols" in specs
+
+        def analysis(image):
+            return model.analysis_to_symbols(tf.cast(image, tf.float32)[None])
+
+        def to_image(symbols, shape):
+            return {"image": _to_image(model.synthesis_from_symbols(symbols, shape), shape)}
+
+        def hyper_synthesis(shape, y_symbols, z_symbols):
+            return to_image({"y_symbols": y_symbols, "z_symbols": z_symbols}, shape)
+
+        def factorized_synthesis(shape, y_symbols):
+            return to_image({"y_symbols": y_symbols}, shape)
+
+        def side_params(z_symbols, shape):
+            return model.side_to_params(z_symbols, ceil_div(shape, 16))
+
+        self.analysis = tf.function(analysis, input_signature=[image])
+        if hyper:
+            self.synthesis = tf.function(
+                hyper_synthesis, input_signature=[shape, specs["y_symbols"], specs["z_symbols"]]
+            )
+            self.side_params = tf.function(side_params, input_signature=[specs["z_symbols"], shape])
+        else:
+            self.synthesis = tf.function(
+                factorized_synthesis, input_signature=[shape, specs["y_symbols"]]
+            )
+        self.tables = tf.function(
+            lambda: coding_tables(model), input_signature=[]
+        )
+
+    def signatures(self) -> dict[str, Any]:
+        analysis = self.analysis.get_concrete_function()
+        found = {
+            "serving_default": analysis,
+            "analysis": analysis,
+            "synthesis": self.synthesis.get_concrete_function(),
+            "tables": self.tables.get_concrete_function(),
+        }
+        if hasattr(self, "side_params"):
+            found["side_params"] = self.side_params.get_concrete_function()
+        return found
+
+
+def coding_tables(model: tf.keras.Model) -> dict[str, tf.Tensor]:
+    """Range coding tables of the payloads, keyed `y_*` (and `z_*` for side info)."""
+    if hasattr(model, "conditional"):
+        y, z = model.conditional, model.side_entropy_model
+        tables = {"y_cdf": y.tables_cdf, "y_cdf_offset": y.tables_cdf_offset}
+        tables.update(z_cdf=z.tables_cdf, z_cdf_offset=z.tables_cdf_offset)
+        return {k: tf.identity(v) for k, v in tables.items()}
+    y = model.entropy_model
+    return {"y_cdf": tf.identity(y.tables_cdf), "y_cdf_offset": tf.identity(y.tables_cdf_offset)}
+
+
+# The client side of the transform servable: range coding in Python -------------------
+
+
+def _channel_indexes(symbols: np.ndarray | tf.Tensor) -> tf.Tensor:
+    # A factorized prior codes channel c of every position with table c.
+    shape = tf.shape(symbols)
+    return tf.broadcast_to(tf.range(shape[-1]), shape)
+
+
+def _encode(symbols, indexes, tables, prefix) -> bytes:
+    strings = tfc_adapter.encode_indexed(
+        symbols, indexes, tables[f"{prefix}_cdf"], tables[f"{prefix}_cdf_offset"]
+    )
+    return bytes(strings.numpy()[0])
+
+
+def _decode(data: bytes, indexes, tables, prefix) -> tf.Tensor:
+    return tfc_adapter.decode_indexed(
+        tf.constant([data]), indexes, tables[f"{prefix}_cdf"], tables[f"{prefix}_cdf_offset"]
+    )
+
+
+def _outputs(result: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    return {k: tf.convert_to_tensor(v) for k, v in result.items()}
+
+
+def transform_compress(servable: Any, image: np.ndarray, metadata: dict[str, Any]) -> bytes:
+    """`.lic` file bytes from a loaded transform servable plus Python range coding."""
+    tables = _outputs(servable.signatures["tables"]())
+    out = _outputs(servable.signatures["analysis"](image=tf.constant(image, tf.uint8)))
+    if "y_indexes" in out:
+        payloads = [
+            _encode(out["y_symbols"], out["y_indexes"], tables, "y"),
+            _encode(out["z_symbols"], _channel_indexes(out["z_symbols"]), tables, "z"),
+        ]
+    else:
+        payloads = [_encode(out["y_symbols"], _channel_indexes(out["y_symbols"]), tables, "y")]
+    header = container.Header(
+        metadata["name"], metadata["metric"], metadata["lmbda"],
+        bytes.fromhex(metadata["fingerprint"])[: container.FINGERPRINT_BYTES],
+        image.shape[0], image.shape[1],
+    )
+    return container.pack(header, payloads)
+
+
+def transform_decompress(servable: Any, data: bytes, metadata: dict[str, Any]) -> np.ndarray:
+    """Decodes `.lic` bytes with a loaded transform servable plus Python range coding."""
+    header, payloads = container.unpack(data)
+    if header.fingerprint.hex() != metadata["fingerprint"][: 2 * container.FINGERPRINT_BYTES]:
+        raise ValueError("the file was made by other weights than this servable's")
+    tables = _outputs(servable.signatures["tables"]())
+    shape = tf.constant(header.shape, tf.int32)
+    y_shape = ceil_div(shape, 16)
+    if len(payloads) == 2:
+        # One factorized table per side channel; y's indexes come from the side info.
+        z_grid = tf.concat([[1], ceil_div(y_shape, 4), tf.shape(tables["z_cdf_offset"])], 0)
+        z_symbols = _decode(payloads[1], _channel_indexes(tf.zeros(z_grid)), tables, "z")
+        params = _outputs(servable.signatures["side_params"](z_symbols=z_symbols, shape=shape))
+        y_symbols = _decode(payloads[0], params["y_indexes"], tables, "y")
+        symbols = {"y_symbols": y_symbols, "z_symbols": z_symbols}
+    else:
+        y_grid = tf.concat([[1], y_shape, tf.shape(tables["y_cdf_offset"])], 0)
+        symbols = {"y_symbols": _decode(payloads[0], _channel_indexes(tf.zeros(y_grid)), tables, "y")}
+    return servable.signatures["synthesis"](shape=shape, **symbols)["image"].numpy()
+
+
+def read_metadata(version_dir: str | os.PathLike) -> dict[str, Any]:
+    return json.loads((Path(version_dir) / METADATA_FILE).read_text())
+
+
+def graph_op_types(saved_model_dir: str | os.PathLike) -> set[str]:
+    """Every op type in a SavedModel: graph nodes and all library functions."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    ops = set()
+    for graph in proto.meta_graphs:
+        ops.update(node.op for node in graph.graph_def.node)
+        for function in graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def non_core_ops(saved_model_dir: str | os.PathLike) -> set[str]:
+    """Op types a stock TensorFlow (Serving) binary would not know."""
+    core = set(dir(tf.raw_ops))
+    return {op for op in graph_op_types(saved_model_dir) if op not in core or op in TFC_OPS}

@@ -1,0 +1,235 @@
+"""Training data: random crops from an image folder, a glob, or a TFDS dataset.
+
+    spec ──image_paths──> files ──shuffle/repeat──> decode (parallel) ──> crop, flip
+         ──> batch ──> prefetch                                    (tf.data, AUTOTUNE)
+
+A spec that names an existing file, folder or glob pattern is read from disk; any other
+spec is a TFDS dataset name (`clic`, `name:version`, `name/config`; prefix `tfds:` to
+force). TFDS data must already be prepared: training never downloads.
+
+Images smaller than the crop are skipped and counted (folders are scanned once from
+image headers, so the count is known before training; TFDS records are filtered in the
+pipeline). Grayscale and palette images become RGB.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tensorflow as tf
+
+#: Formats tf.io.decode_image decodes inside the graph (parallel, no Python).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+GLOB_CHARS = "*?["
+
+
+class DataError(ValueError):
+    """The training data cannot be found or read."""
+
+
+@dataclass
+class ImageSet:
+    """Image files usable for a crop size, and those that were not."""
+
+    paths: list[str]
+    skipped_small: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def is_local(spec: str) -> bool:
+    """Whether `spec` names files on disk (rather than a TFDS dataset)."""
+    if spec.startswith("tfds:"):
+        return False
+    # "name/config" is a TFDS name; a path that does not exist still counts as local when
+    # it is written like one, so the user gets "no images found" rather than a TFDS error.
+    looks_like_path = spec.startswith(("/", ".", "~")) or spec.endswith(os.sep)
+    return os.path.exists(spec) or looks_like_path or any(c in spec for c in GLOB_CHARS)
+
+
+def image_paths(spec: str) -> list[str]:
+    """The image files a folder, a single file or a glob pattern names, sorted.
+
+    Folders are listed (not globbed), so names with spaces, parentheses or brackets
+    are safe. Raises DataError when nothing matches.
+    """
+    if os.path.isdir(spec):
+        found = [str(p) for p in Path(spec).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    elif os.path.isfile(spec):
+        found = [spec]
+    else:
+        found = [
+            p for p in glob.glob(os.path.expanduser(spec), recursive=True)
+            if os.path.isfile(p) and Path(p).suffix.lower() in IMAGE_SUFFIXES
+        ]
+    if not found:
+        raise DataError(
+            f"no training images ({', '.join(IMAGE_SUFFIXES)}) found at {spec!r}; give a "
+            "folder, a glob pattern such as 'photos/**/*.png', or a prepared TFDS dataset name"
+        )
+    return sorted(found)
+
+
+def scan_images(paths: Iterable[str], min_size: int) -> ImageSet:
+    """Sorts files into usable, too small (either side < `min_size`) and unreadable.
+
+    Reads only image headers (Pillow opens lazily), so it is quick even for thousands
+    of files.
+    """
+    from PIL import Image
+
+    result = ImageSet(paths=[])
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except Exception:  # Pillow raises many types for a damaged or foreign file.
+            result.unreadable.append(path)
+            continue
+        if min(width, height) < min_size:
+            result.skipped_small.append(path)
+        else:
+            result.paths.append(path)
+    return result
+
+
+def _decode(path: tf.Tensor) -> tf.Tensor:
+    # channels=3 turns grayscale into RGB and drops alpha; expand_animations=False
+    # keeps a GIF to its first frame with a static rank.
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _big_enough(image: tf.Tensor, patchsize: int) -> tf.Tensor:
+    shape = tf.shape(image)
+    return tf.logical_and(shape[0] >= patchsize, shape[1] >= patchsize)
+
+
+def _crop_and_flip(image: tf.Tensor, patchsize: int) -> tf.Tensor:
+    patch = tf.image.random_crop(image, [patchsize, patchsize, 3])
+    patch = tf.image.random_flip_left_right(patch)
+    return tf.cast(patch, tf.float32)
+
+
+def crops(images: tf.data.Dataset, patchsize: int, batchsize: int) -> tf.data.Dataset:
+    """Decoded uint8 images -> batches of random float crops (0..255), prefetched.
+
+    Images smaller than the crop are dropped here as well, so a bad size can never stop
+    training with a shape error.
+    """
+    images = images.filter(lambda image: _big_enough(image, patchsize))
+    patches = images.map(
+        lambda image: _crop_and_flip(image, patchsize), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return patches.batch(batchsize, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _shard_for(paths: list[str], context: tf.distribute.InputContext | None):
+    """Each input pipeline of a multi-worker run reads its own files when there are enough."""
+    if context is None or context.num_input_pipelines <= 1:
+        return paths, 0
+    if len(paths) >= 2 * context.num_input_pipelines:
+        return paths[context.input_pipeline_id :: context.num_input_pipelines], context.input_pipeline_id
+    # Too few files to split: every pipeline reads all of them in its own random order.
+    return paths, context.input_pipeline_id
+
+
+def train_dataset(
+    spec: str | list[str],
+    patchsize: int,
+    batchsize: int,
+    *,
+    seed: int | None = None,
+    context: tf.distribute.InputContext | None = None,
+    split: str = "train",
+    data_dir: str | None = None,
+) -> tf.data.Dataset:
+    """An endless dataset of [batchsize, patchsize, patchsize, 3] float32 crops.
+
+    Args:
+      spec: folder, glob, file, list of files, or TFDS dataset name.
+      patchsize: side of the square crops.
+      batchsize: images per batch of this input pipeline (per replica under
+        tf.distribute; see `InputContext.get_per_replica_batch_size`).
+      seed: shuffle/crop seed; each input pipeline offsets it by its id.
+      context: the tf.distribute input context, if any.
+      split, data_dir: TFDS split and data directory.
+
+    Raises:
+      DataError: no images (folders/globs) or a TFDS dataset that is not prepared.
+    """
+    if isinstance(spec, str) and not is_local(spec):
+        images = tfds_images(spec, split=split, data_dir=data_dir)
+        if context is not None and context.num_input_pipelines > 1:
+            images = images.shard(context.num_input_pipelines, context.input_pipeline_id)
+            seed = None if seed is None else seed + context.input_pipeline_id
+        images = images.shuffle(256, seed=seed).repeat()
+        return crops(images, patchsize, batchsize)
+    paths = list(spec) if not isinstance(spec, str) else image_paths(spec)
+    paths, offset = _shard_for(paths, context)
+    seed = None if seed is None else seed + offset
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+    images = files.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    return crops(images, patchsize, batchsize)
+
+
+def tfds_images(name: str, split: str = "train", data_dir: str | None = None) -> tf.data.Dataset:
+    """uint8 RGB images of a prepared TFDS dataset; never downloads.
+
+    Raises:
+      DataError: the dataset is unknown or not prepared in `data_dir`.
+    """
+    import tensorflow_datasets as tfds
+
+    name = name.removeprefix("tfds:")
+    try:  # The project's own TFDS builders register on import (if that package exists).
+        import recipes.datasets  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as exc:  # tfds raises DatasetNotFoundError and friends.
+        raise DataError(f"unknown TFDS dataset {name!r}: {exc}") from None
+    if not builder.is_prepared():
+        raise DataError(
+            f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and training does not "
+            "download. Prepare it once (`tfds build "
+            f"{name}` on a machine with network access, then copy ~/tensorflow_datasets), "
+            "or pass --train_data with a folder or glob of images."
+        )
+    dataset = builder.as_dataset(split=split, shuffle_files=True)
+    image_key = next(
+        (k for k, v in builder.info.features.items() if isinstance(v, tfds.features.Image)),
+        None,
+    )
+    if image_key is None:
+        raise DataError(f"TFDS dataset {name!r} has no image feature")
+
+    def to_rgb(example):
+        image = example[image_key]
+        # Grayscale TFDS images have one channel; tile to three like the folder path.
+        return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image[..., :3]
+
+    return dataset.map(to_rgb, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def measure_throughput(dataset: tf.data.Dataset, num_batches: int = 10) -> dict[str, float]:
+    """Images per second the pipeline delivers on its own (after one warm-up batch)."""
+    iterator = iter(dataset)
+    first = next(iterator)
+    batch = int(first.shape[0])
+    start = time.perf_counter()
+    for _ in range(num_batches):
+        next(iterator)
+    seconds = time.perf_counter() - start
+    return {
+        "batches": num_batches,
+        "images_per_second": num_batches * batch / seconds,
+        "seconds": seconds,
+    }

@@ -1,0 +1,451 @@
+"""The training loop behind `python -m recipes.train`, as importable pieces.
+
+    resolve_config(flags) ─> TrainConfig (flags, else the family's TrainingDefaults)
+    Trainer(config, strategy)
+      ├─ model, Adam (constant, then ×0.1 at decay_at·num_steps), step counter
+      ├─ CheckpointManager: restore the last checkpoint of workdir, save every N steps
+      └─ fit(): strategy.run(step) in a tf.function; loss = Σ per-image loss / global batch
+    finish(): build coding tables, write weights.npz and training_log.json
+
+A non-finite loss stops the run (NonFiniteLossError) without saving; a checkpoint is
+written only when every variable is finite, so the last good one is never replaced by
+broken weights. TF checkpoints are written to temporary names and renamed, and the
+`checkpoint` index file is replaced atomically, so `kill -9` during a save leaves the
+previous checkpoint in charge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tqdm import tqdm
+
+from recipes import data as data_lib
+from recipes import distribute
+from zoo import registry
+from zoo import weights as weights_lib
+
+#: What --smoke changes (explicit flags still win).
+SMOKE = {"num_steps": 10, "patchsize": 64, "batchsize": 2, "checkpoint_every": 5, "log_every": 1,
+         "data_throughput_batches": 2}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stops without saving."""
+
+
+class Preempted(RuntimeError):
+    """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run, after flags and family defaults are merged."""
+
+    model: str
+    workdir: str
+    train_data: str = "clic"
+    lmbda: float | None = None
+    metric: str | None = None
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    num_steps: int = 1_000_000
+    batchsize: int = 8
+    patchsize: int = 256
+    learning_rate: float = 1e-4
+    decay_at: float = 0.9
+    strategy: str = "auto"
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    image_every: int = 5000
+    seed: int = 0
+    smoke: bool = False
+    data_throughput_batches: int = 10
+    debug_inject_nan_at_step: int | None = None
+    defaults_source: str = ""
+
+    def model_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self.model_overrides)
+        if self.lmbda is not None:
+            kwargs["lmbda"] = self.lmbda
+        if self.metric is not None:
+            kwargs["metric"] = self.metric
+        return kwargs
+
+    @property
+    def decay_step(self) -> int:
+        return max(1, int(round(self.decay_at * self.num_steps)))
+
+
+def resolve_config(model: str, workdir: str, smoke: bool = False, **given: Any) -> TrainConfig:
+    """Merges flags with the family's published defaults (`get_spec(model).training`).
+
+    Args:
+      model: registry name. With `smoke`, its `_tiny` variant is used when one exists.
+      workdir: the run's directory.
+      smoke: shrink steps, patches and batch (and the model) for a quick check.
+      **given: TrainConfig fields; None means "not set" and falls back to defaults.
+    """
+    spec = registry.get_spec(model)
+    if smoke and not spec.tiny and f"{model}_tiny" in registry.list_models():
+        model = f"{model}_tiny"
+        spec = registry.get_spec(model)
+    values: dict[str, Any] = {}
+    if spec.training is not None:
+        for name in ("patchsize", "batchsize", "learning_rate", "num_steps", "decay_at"):
+            values[name] = getattr(spec.training, name)
+        values["defaults_source"] = spec.training.source
+    if smoke:
+        values.update(SMOKE)
+    values.update({k: v for k, v in given.items() if v is not None})
+    config = TrainConfig(model=model, workdir=workdir, smoke=smoke, **values)
+    if config.batchsize < 1 or config.patchsize < 16 or config.num_steps < 1:
+        raise ValueError("batchsize, patchsize (≥16) and num_steps must be positive")
+    return config
+
+
+# Provenance ------------------------------------------------------------------------------
+
+
+def git_revision() -> dict[str, Any] | None:
+    """Commit of the source tree (and whether it has uncommitted changes), if it is a repo."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        # diff-index only reads; it never refreshes or locks the index.
+        dirty = subprocess.run(["git", "-C", str(root), "diff-index", "--quiet", "HEAD", "--"],
+                               capture_output=True, timeout=10).returncode != 0
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"revision": rev, "dirty": dirty}
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in ("tensorflow", "tensorflow-compression", "tensorflow-datasets", "keras", "numpy",
+                 "absl-py", "pillow", "lic-zoo"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Writes JSON atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        json.dump(value, f, indent=2, sort_keys=True, default=str)
+        tmp = f.name
+    os.replace(tmp, path)
+
+
+def psnr(mse: float) -> float:
+    return 10.0 * math.log10(255.0**2 / mse) if mse > 0 else float("inf")
+
+
+# The trainer -----------------------------------------------------------------------------
+
+
+class Trainer:
+    """Owns the model, optimizer, checkpoints and the distributed training step."""
+
+    def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy):
+        self.config = config
+        self.strategy = strategy
+        self.chief = distribute.is_chief(strategy)
+        self.outdir = distribute.write_dir(config.workdir, strategy)
+        self.replicas = strategy.num_replicas_in_sync
+        if config.batchsize % self.replicas:
+            raise ValueError(f"batchsize {config.batchsize} does not split over {self.replicas} replicas")
+        tf.random.set_seed(config.seed)
+        with strategy.scope():
+            self.model = registry.create_model(config.model, **config.model_kwargs())
+            # Creates every variable now, so checkpoints restore into real variables.
+            self.model(tf.zeros([1, 64, 64, 3]), training=True)
+            schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+                [config.decay_step], [config.learning_rate, config.learning_rate * 0.1]
+            )
+            self.schedule = schedule
+            self.optimizer = tf.keras.optimizers.Adam(schedule)
+            # Slots are made here, eagerly: creating them inside the traced step fails
+            # under tf.distribute, and checkpoints then restore them directly.
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.wall_time = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="wall_time")
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step, wall_time=self.wall_time
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.outdir, "checkpoints"), max_to_keep=3
+        )
+        self.writer = (
+            tf.summary.create_file_writer(os.path.join(config.workdir, "tensorboard"))
+            if self.chief else None
+        )
+        self._stop_signal: int | None = None
+        self.history: list[dict[str, float]] = []
+
+    # Checkpoints ----------------------------------------------------------------------
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint of the work dir, if any; returns the step."""
+        # Every worker restores from the chief's directory: the others write to temp dirs.
+        latest = tf.train.latest_checkpoint(os.path.join(self.config.workdir, "checkpoints"))
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resumed from %s (step %d).", latest, int(self.step.numpy()))
+        return int(self.step.numpy())
+
+    def weights_finite(self) -> bool:
+        return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_variables)
+
+    def save(self) -> str | None:
+        """Checkpoints the current step, unless a variable is NaN/Inf (then keeps the last)."""
+        if not self.weights_finite():
+            logging.error("Not checkpointing step %d: weights are not finite.", int(self.step.numpy()))
+            return None
+        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+    # The step -------------------------------------------------------------------------
+
+    def _replica_step(self, x: tf.Tensor, poison: tf.Tensor) -> dict[str, tf.Tensor]:
+        # `poison` is 1, or NaN for --debug_inject_nan_at_step: a real NaN through the graph.
+        x = x * poison
+        global_batch = self.config.batchsize
+        with tf.GradientTape() as tape:
+            terms = self.model.rd_losses(x, training=True)
+            # Σ per-image loss / global batch on each replica; the all-reduce sums replicas.
+            loss = tf.nn.compute_average_loss(terms["loss"], global_batch_size=global_batch)
+            if self.model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return {
+            k: tf.nn.compute_average_loss(terms[k], global_batch_size=global_batch)
+            for k in ("loss", "bpp", "mse")
+        }
+
+    @tf.function
+    def train_step(self, iterator, poison: tf.Tensor) -> dict[str, tf.Tensor]:
+        per_replica = self.strategy.run(self._replica_step, args=(next(iterator), poison))
+        self.step.assign_add(1)
+        return {
+            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in per_replica.items()
+        }
+
+    # Data -----------------------------------------------------------------------------
+
+    def dataset_fn(self, context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        batch = (context.get_per_replica_batch_size(self.config.batchsize) if context
+                 else self.config.batchsize)
+        return data_lib.train_dataset(self.paths, self.config.patchsize, batch,
+                                      seed=self.config.seed, context=context)
+
+    def prepare_data(self) -> dict[str, Any]:
+        """Finds the images, skips and counts the small ones, measures pipeline throughput."""
+        spec = self.config.train_data
+        summary: dict[str, Any] = {"spec": spec}
+        if data_lib.is_local(spec):
+            found = data_lib.scan_images(data_lib.image_paths(spec), self.config.patchsize)
+            if not found.paths:
+                raise data_lib.DataError(
+                    f"none of the {len(found.skipped_small) + len(found.unreadable)} images at "
+                    f"{spec!r} is at least {self.config.patchsize}×{self.config.patchsize}")
+            self.paths: Any = found.paths
+            summary.update(images=len(found.paths), skipped_small=len(found.skipped_small),
+                           unreadable=len(found.unreadable),
+                           skipped_examples=(found.skipped_small + found.unreadable)[:10])
+            if found.skipped_small or found.unreadable:
+                logging.warning("Skipped %d images smaller than %d px and %d unreadable files.",
+                                len(found.skipped_small), self.config.patchsize, len(found.unreadable))
+        else:
+            self.paths = spec
+            summary["source"] = "tfds"
+        # Measured alone, before training, to tell an input-bound run from a compute-bound one.
+        per_host = self.config.batchsize // max(1, getattr(self.strategy.extended, "_num_workers", 1))
+        probe = data_lib.train_dataset(self.paths, self.config.patchsize, max(1, per_host),
+                                       seed=self.config.seed)
+        summary["throughput"] = data_lib.measure_throughput(probe, self.config.data_throughput_batches)
+        self.sample = next(iter(probe))[:2]
+        return summary
+
+    # The loop -------------------------------------------------------------------------
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop_signal = signum
+
+    def _log(self, step: int, values: dict[str, float]) -> None:
+        record = {"step": step, **values, "psnr": psnr(values["mse"]),
+                  "learning_rate": float(self.schedule(step - 1))}
+        self.history.append(record)
+        if not self.writer:
+            return
+        with self.writer.as_default(step=step):
+            for key in ("loss", "bpp", "mse", "psnr", "learning_rate"):
+                tf.summary.scalar(key, record[key])
+        with open(os.path.join(self.config.workdir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _log_images(self, step: int) -> None:
+        if not self.writer:
+            return
+        x_hat = self.model.rd_losses(self.sample, training=False)["x_hat"]
+        pair = tf.concat([self.sample, tf.clip_by_value(x_hat, 0.0, 255.0)], axis=2) / 255.0
+        with self.writer.as_default(step=step):
+            tf.summary.image("original | reconstruction", pair, max_outputs=2)
+
+    def fit(self) -> dict[str, Any]:
+        """Trains from the restored step to `num_steps`; returns timing and final losses.
+
+        Raises:
+          NonFiniteLossError: the loss became NaN/Inf (nothing is saved).
+          Preempted: SIGTERM/SIGINT; a checkpoint of the last step was saved.
+        """
+        config = self.config
+        start_step = self.restore()
+        dataset = self.strategy.distribute_datasets_from_function(self.dataset_fn)
+        iterator = iter(dataset)
+        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        step, values, saved_at = start_step, {}, start_step
+        first_done = None
+        wall_start, start_time = float(self.wall_time.numpy()), time.perf_counter()
+        bar = tqdm(total=config.num_steps, initial=start_step, unit="step", disable=not self.chief,
+                   dynamic_ncols=True, desc=config.model)
+        try:
+            while step < config.num_steps:
+                if self._stop_signal is not None:
+                    self.save()
+                    raise Preempted(f"stopped by signal {self._stop_signal} at step {step}; "
+                                    "checkpoint saved, run the same command to resume")
+                poison = math.nan if step + 1 == config.debug_inject_nan_at_step else 1.0
+                out = self.train_step(iterator, tf.constant(poison, tf.float32))
+                values = {k: float(v) for k, v in out.items()}
+                step = int(self.step.numpy())
+                if not all(map(math.isfinite, values.values())):
+                    last = self.manager.latest_checkpoint or "none"
+                    raise NonFiniteLossError(
+                        f"loss is {values['loss']} at step {step} (bpp {values['bpp']}, mse "
+                        f"{values['mse']}); stopping without saving. Last good checkpoint: {last}. "
+                        "Try a lower --learning_rate, or check the data.")
+                first_done = first_done or time.perf_counter()
+                self.wall_time.assign(wall_start + time.perf_counter() - start_time)
+                bar.update(1)
+                if step % config.log_every == 0 or step == config.num_steps:
+                    self._log(step, values)
+                    bar.set_postfix(loss=f"{values['loss']:.3f}", bpp=f"{values['bpp']:.3f}",
+                                    psnr=f"{psnr(values['mse']):.2f}")
+                if step % config.image_every == 0:
+                    self._log_images(step)
+                if step % config.checkpoint_every == 0:
+                    self.save()
+                    saved_at = step
+            if saved_at != step:
+                self.save()
+            self._log_images(step)
+        finally:
+            bar.close()
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
+            if self.writer:
+                self.writer.flush()
+        end = time.perf_counter()
+        timed = step - start_step - 1  # The first step traces the graph; leave it out.
+        steps_per_second = timed / (end - first_done) if first_done and timed > 0 else None
+        return {
+            "start_step": start_step,
+            "steps": step,
+            "wall_time_seconds": float(self.wall_time.numpy()),
+            "steps_per_second": steps_per_second,
+            "images_per_second": steps_per_second and steps_per_second * config.batchsize,
+            "final": {**values, "psnr": psnr(values["mse"])} if values else None,
+        }
+
+    def finish(self, record: dict[str, Any], data_summary: dict[str, Any]) -> dict[str, Any]:
+        """Builds the coding tables and writes weights.npz (+ sha256) and training_log.json."""
+        self.model.build_coders()
+        training = {
+            "data": data_summary.get("spec"),
+            "steps": record["steps"],
+            "wall_time_seconds": record["wall_time_seconds"],
+            "patchsize": self.config.patchsize,
+            "batchsize": self.config.batchsize,
+            "learning_rate": self.config.learning_rate,
+            "decay_step": self.config.decay_step,
+            "strategy": type(self.strategy).__name__,
+            "replicas": self.replicas,
+            "seed": self.config.seed,
+            "final": record["final"],
+            "git": git_revision(),
+        }
+        path = os.path.join(self.outdir, "weights.npz")
+        sha256 = weights_lib.save(self.model, path, training=training)
+        fingerprint = weights_lib.fingerprint(self.model)
+        log = {**record, "weights": path, "weights_sha256": sha256, "fingerprint": fingerprint,
+               "data": data_summary, "history": self.history[-100:]}
+        write_json(os.path.join(self.outdir, "training_log.json"), log)
+        if not self.chief:
+            tf.io.gfile.rmtree(self.outdir)  # TF's advice: a worker's copies are scratch.
+        return log
+
+
+def run(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> dict[str, Any]:
+    """The whole run: strategy, config files, data, training, weights. Returns the log."""
+    strategy = strategy or distribute.get_strategy(config.strategy)
+    previous = Path(config.workdir, "config.json")
+    if previous.exists():
+        old = json.loads(previous.read_text())["config"]
+        mine = dataclasses.asdict(config)
+        for key in ("model", "lmbda", "metric", "model_overrides"):
+            if old.get(key) != mine[key]:
+                raise ValueError(f"{config.workdir} holds a run with {key}={old.get(key)!r}, not "
+                                 f"{mine[key]!r}; use another --workdir")
+    trainer = Trainer(config, strategy)
+    data_summary = trainer.prepare_data()
+    if trainer.chief:
+        write_json(previous, {
+            "config": dataclasses.asdict(config),
+            "model": trainer.model.builder_config,
+            "resolved_lmbda": trainer.model.lmbda,
+            "resolved_metric": trainer.model.metric,
+            "strategy": {"name": config.strategy, "class": type(strategy).__name__,
+                         "replicas": trainer.replicas, "tf_config": os.environ.get("TF_CONFIG")},
+            "data": data_summary,
+            "git": git_revision(),
+            "packages": package_versions(),
+        })
+    logging.info("Data pipeline alone: %.1f images/s.", data_summary["throughput"]["images_per_second"])
+    record = trainer.fit()
+    record["data_images_per_second"] = data_summary["throughput"]["images_per_second"]
+    if record["images_per_second"]:
+        bound = "input" if record["data_images_per_second"] < record["images_per_second"] else "compute"
+        record["bottleneck"] = bound
+        logging.info("Training: %.2f steps/s = %.1f images/s; data pipeline %.1f images/s (%s-bound).",
+                     record["steps_per_second"], record["images_per_second"],
+                     record["data_images_per_second"], bound)
+    log = trainer.finish(record, data_summary)
+    logging.info("Wrote %s (sha256 %s), weights fingerprint %s.",
+                 log["weights"], log["weights_sha256"], log["fingerprint"])
+    return log
+
+
+def all_finite(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether every floating-point array is free of NaN/Inf (used to vet checkpoints)."""
+    return all(np.isfinite(a).all() for a in arrays.values() if np.issubdtype(a.dtype, np.floating))

@@ -1,0 +1,59 @@
+"""Shared fixtures: real test images and tiny codecs of every registered image family."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+KODAK_DIRS = (ROOT / "recipes" / "data" / "kodak", ROOT.parent / "shared" / "datasets" / "kodak")
+
+
+def kodak_path(index: int = 1) -> Path:
+    for folder in KODAK_DIRS:
+        path = folder / f"kodim{index:02d}.png"
+        if path.is_file():
+            return path
+    pytest.skip("Kodak images not found")
+
+
+def tiny_image_models() -> list[str]:
+    """Every registered tiny variant that codes images (the toy-source lab excluded)."""
+    import zoo
+    from zoo.registry import get_spec
+
+    return [n for n in zoo.list_models() if get_spec(n).tiny and get_spec(n).family != "toy"]
+
+
+@pytest.fixture(scope="session")
+def kodak_image() -> np.ndarray:
+    from zoo import read_image
+
+    return read_image(kodak_path(1))
+
+
+@pytest.fixture(scope="session")
+def odd_image(kodak_image) -> np.ndarray:
+    """A real photo crop with odd, prime sides."""
+    return np.ascontiguousarray(kodak_image[101:138, 211:264])
+
+
+_CODECS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def codec_factory():
+    """Builds (once per session) a Codec for a tiny model name."""
+    import zoo
+
+    def make(name: str):
+        if name not in _CODECS:
+            _CODECS[name] = zoo.Codec(zoo.create_model(name))
+        return _CODECS[name]
+
+    return make

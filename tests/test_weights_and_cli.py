@@ -1,0 +1,102 @@
+"""Weights artifacts (integrity, no pickle) and the `python -m zoo` command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from tests.conftest import ROOT, kodak_path
+from zoo import weights
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    path = tmp_path_factory.mktemp("w") / "hyperprior_tiny.npz"
+    model = zoo.create_model("hyperprior_tiny", lmbda=0.0067)
+    sha = weights.save(model, path, training={"steps": 0})
+    return path, sha, zoo.Codec(model)
+
+
+def test_artifact_reloads_to_the_same_codec(artifact, odd_image):
+    path, sha, codec = artifact
+    loaded = zoo.load(path)
+    assert loaded.fingerprint == codec.fingerprint and loaded.lmbda == 0.0067
+    np.testing.assert_array_equal(loaded.decompress(codec.compress(odd_image)),
+                                  codec.decompress(codec.compress(odd_image)))
+    assert weights.file_sha256(path) == sha
+
+
+def test_tampered_and_truncated_weights_are_refused(artifact, tmp_path):
+    path, sha, _ = artifact
+    data = path.read_bytes()
+    with pytest.raises(zoo.WeightsError, match="integrity"):
+        weights.load(data=data[:-10] + b"0123456789", sha256=sha)
+    truncated = tmp_path / "t.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(zoo.WeightsError, match="not a readable"):
+        weights.load(truncated)
+    # A changed value with a consistent zip file is caught by the fingerprint.
+    meta, arrays = weights.read(data)
+    key = next(k for k in arrays if "kernel" in k)
+    arrays[key] = arrays[key] + 1e-3
+    forged = tmp_path / "forged.npz"
+    np.savez(forged, **arrays, __meta__=np.frombuffer(
+        __import__("json").dumps(meta).encode(), np.uint8))
+    with pytest.raises(zoo.WeightsError, match="fingerprint"):
+        weights.load(forged)
+    with pytest.raises(zoo.WeightsError, match="cannot read"):
+        weights.load(tmp_path / "missing.npz")
+
+
+def test_weights_of_another_architecture_do_not_fit(artifact):
+    _, _, _ = artifact
+    meta, arrays = weights.read(artifact[0].read_bytes())
+    model = zoo.create_model("mean_scale_tiny")
+    model.build_coders()
+    with pytest.raises(zoo.WeightsError, match="does not fit|the model expects"):
+        weights.assign(model, arrays)
+
+
+def _cli(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_cli_round_trip_in_fresh_processes(artifact, tmp_path):
+    path, _, codec = artifact
+    out = tmp_path / "k.lic"
+    result = _cli("compress", kodak_path(1), out, "--weights", path)
+    assert result.returncode == 0, result.stderr
+    assert "bpp" in result.stdout
+    png = tmp_path / "k.png"
+    result = _cli("decompress", out, png, "--weights", path)
+    assert result.returncode == 0, result.stderr
+    decoded = zoo.read_image(png)
+    np.testing.assert_array_equal(decoded, codec.decompress(out.read_bytes()))
+
+
+def test_cli_errors_are_clear(tmp_path):
+    result = _cli("compress", kodak_path(1), tmp_path / "x.lic", "--model", "hyperprior",
+                  "--lmbda", "0.013")
+    assert result.returncode == 2 and "weights" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "bad.lic").write_bytes(b"\x89LIC\x01garbage")
+    result = _cli("decompress", tmp_path / "bad.lic", tmp_path / "o.png")
+    assert result.returncode == 2 and "error:" in result.stderr
+    assert not (tmp_path / "o.png").exists()
+    result = _cli("compress", Path(__file__), tmp_path / "y.lic", "--model", "hyperprior",
+                  "--lmbda", "0.013")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_cli_help_and_models():
+    for sub in ("compress", "decompress", "models"):
+        assert _cli(sub, "--help").returncode == 0
+    result = _cli("models", "--all")
+    assert result.returncode == 0 and "hyperprior_tiny" in result.stdout
