@@ -55,7 +55,9 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    gpus = tf.config.list_logical_devices("GPU")
+    # Physical, not logical: listing logical devices initializes the runtime, after which
+    # MultiWorkerMirroredStrategy can no longer configure its collectives.
+    gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
         if _cluster_workers() > 1:
             name = "multi_worker_mirrored"
@@ -68,7 +70,7 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "mirrored":
         # Without GPUs MirroredStrategy would take a single CPU; use every logical CPU so
         # that `split_cpu` gives real replicas.
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker_mirrored":
         if _cluster_workers() == 0:

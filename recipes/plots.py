@@ -98,10 +98,10 @@ def format_tables(curves: Sequence[Curve], bd_table: dict) -> str:
                 f"{r['encoding_time'][i] * 1e3:>9.1f}{r['decoding_time'][i] * 1e3:>9.1f}"
             )
     tests = [c.name for c in curves]
-    references = sorted(
-        {ref for row in bd_table["psnr"].values() for ref in row},
-        key=lambda n: ([c.name for c in curves] + [n]).index(n),
-    )
+    # In the order they were computed: classical codecs first, then published curves.
+    references = list(dict.fromkeys(ref for row in bd_table["psnr"].values() for ref in row))
+    order = {name: i for i, name in enumerate(tests)}
+    references.sort(key=lambda n: order.get(n, len(order)))  # stable: anchors keep theirs
     if references:
         width = max(17, *(len(t) + 2 for t in tests))
         lines += ["", "BD-rate (PSNR / MS-SSIM; negative = fewer bits than the reference)"]

@@ -18,7 +18,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
 F = flags.FLAGS
 flags.DEFINE_string("model", "hyperprior", "Registered model name (python -m zoo models --all).")
@@ -41,6 +41,8 @@ flags.DEFINE_integer("data_throughput_batches", None, "Batches timed to measure 
 flags.DEFINE_bool("smoke", False, "Tiny run: the _tiny model, 10 steps, 64 px patches, batch 2.")
 flags.DEFINE_integer("cpu_devices", 1, "Split the CPU into this many logical devices (to run "
                      "'mirrored' with several replicas without accelerators; tests, debugging).")
+flags.DEFINE_string("init_from", None, "Weights artifact of the same architecture to start "
+                    "from (e.g. fine-tune a trained model to another λ).")
 flags.DEFINE_integer("debug_inject_nan_at_step", None, "Debugging aid: multiply the input batch of "
                      "this step by NaN, to exercise the non-finite-loss stop.")
 
@@ -64,6 +66,7 @@ def main(argv: list[str]) -> int:
             image_every=F.image_every, seed=F.seed,
             data_throughput_batches=F.data_throughput_batches,
             debug_inject_nan_at_step=F.debug_inject_nan_at_step,
+            init_from=F.init_from,
         )
         logging.info("Configuration: %s", config)
         log = trainer.run(config)
@@ -81,5 +84,21 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def entry() -> None:
+    """Parses flags and runs `main`.
+
+    Not `absl.app.run`: under it, a MirroredStrategy over logical CPU devices hangs in
+    its first step (TF 2.14, reproduced with a bare app.run wrapper); parsing the flags
+    ourselves avoids that and keeps absl's --help.
+    """
+    try:
+        argv = F(sys.argv)
+    except flags.Error as exc:
+        print(f"error: {exc}\n\n{F.main_module_help()}", file=sys.stderr)
+        sys.exit(2)
+    logging.set_verbosity(logging.INFO)
+    sys.exit(main(argv))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    entry()

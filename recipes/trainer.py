@@ -29,7 +29,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
@@ -75,6 +74,9 @@ class TrainConfig:
     smoke: bool = False
     data_throughput_batches: int = 10
     debug_inject_nan_at_step: int | None = None
+    #: Weights artifact to start from (same architecture; λ may differ): fine-tuning a
+    #: trained model to a new λ costs a fraction of training from scratch.
+    init_from: str | None = None
     defaults_source: str = ""
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -210,7 +212,21 @@ class Trainer:
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("Resumed from %s (step %d).", latest, int(self.step.numpy()))
+        elif self.config.init_from:
+            self.initialize_from(self.config.init_from)
         return int(self.step.numpy())
+
+    def initialize_from(self, path: str) -> None:
+        """Copies the trainable weights of an artifact of the same architecture."""
+        from zoo import weights
+
+        source = weights.load(path).trainable_variables
+        target = self.model.trainable_variables
+        if [tuple(v.shape) for v in source] != [tuple(v.shape) for v in target]:
+            raise ValueError(f"--init_from {path}: the architectures differ")
+        for src, dst in zip(source, target):
+            dst.assign(src)
+        logging.info("Initialized from %s.", path)
 
     def weights_finite(self) -> bool:
         return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_variables)
@@ -291,6 +307,8 @@ class Trainer:
 
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
+        # A second signal kills at once (e.g. when a step hangs and never returns).
+        signal.signal(signum, signal.SIG_DFL)
 
     def _log(self, step: int, values: dict[str, float]) -> None:
         record = {"step": step, **values, "psnr": psnr(values["mse"]),
@@ -445,7 +463,3 @@ def run(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> 
                  log["weights"], log["weights_sha256"], log["fingerprint"])
     return log
 
-
-def all_finite(arrays: dict[str, np.ndarray]) -> bool:
-    """Whether every floating-point array is free of NaN/Inf (used to vet checkpoints)."""
-    return all(np.isfinite(a).all() for a in arrays.values() if np.issubdtype(a.dtype, np.floating))

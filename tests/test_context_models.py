@@ -196,7 +196,10 @@ def test_encoder_and_decoder_processes_agree(tmp_path, odd_image):
     for script in (_ENCODE, _DECODE):
         subprocess.run(
             [sys.executable, "-c", textwrap.dedent(script.format(names=NAMES))],
-            cwd=tmp_path, env=env, check=True, timeout=300,
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            timeout=300,
         )
     for name in NAMES:
         decoded = np.load(tmp_path / f"{name}_dec.npy")

@@ -27,7 +27,11 @@ from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
-    patchsize=256, batchsize=8, learning_rate=1e-4, num_steps=1_000_000, decay_at=0.9,
+    patchsize=256,
+    batchsize=8,
+    learning_rate=1e-4,
+    num_steps=1_000_000,
+    decay_at=0.9,
     source="tensorflow-compression ms2020.py defaults (batch 8, 256×256, 1000 × 1000 steps)",
 )
 
@@ -42,7 +46,9 @@ def _stack(widths, kernels, name, final_activation=None, transpose_strides=None)
             stack.append(layers.conv(width, kernel, name=f"conv_{i}", activation=activation))
         else:
             stack.append(
-                layers.deconv(width, kernel, transpose_strides[i], name=f"deconv_{i}", activation=activation)
+                layers.deconv(
+                    width, kernel, transpose_strides[i], name=f"deconv_{i}", activation=activation
+                )
             )
     return tf.keras.Sequential(stack, name=name)
 
@@ -131,7 +137,11 @@ class ChannelwiseAutoregressive(CompressionModel):
         means, scales = hyper
         y_hat_slices, collected = [], []
         for s in range(self.num_slices):
-            support = y_hat_slices[: self.max_support_slices] if self.max_support_slices >= 0 else y_hat_slices
+            support = (
+                y_hat_slices[: self.max_support_slices]
+                if self.max_support_slices >= 0
+                else y_hat_slices
+            )
             mean_support = tf.concat([means, *support], axis=-1)
             loc = self.mean_transforms[s](mean_support)
             index = self.scale_transforms[s](tf.concat([scales, *support], axis=-1))
@@ -180,7 +190,12 @@ class ChannelwiseAutoregressive(CompressionModel):
             y_hat_slice = tf.round(y_slices[s] - loc) + loc
             indexes = cond.coding_indexes(index)
             bits = cond.coded_bits(y_hat_slice, indexes, loc)
-            return y_hat_slice, (self._flat(y_slices[s]), self._flat(indexes), self._flat(loc), bits)
+            return y_hat_slice, (
+                self._flat(y_slices[s]),
+                self._flat(indexes),
+                self._flat(loc),
+                bits,
+            )
 
         _, collected = self._slices(self._hyper(z_hat, tf.shape(y)[1:3]), code_slice)
         values, indexes, locs, bits = (list(c) for c in zip(*collected))

@@ -28,7 +28,11 @@ from zoo.models.mean_scale import MeanScaleHyperprior
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
-    patchsize=256, batchsize=8, learning_rate=1e-4, num_steps=1_000_000, decay_at=0.9,
+    patchsize=256,
+    batchsize=8,
+    learning_rate=1e-4,
+    num_steps=1_000_000,
+    decay_at=0.9,
     source="Minnen et al. 2018 §4 (batch 8, 256×256 crops, Adam)",
 )
 
@@ -65,6 +69,14 @@ class JointAutoregressive(MeanScaleHyperprior):
         )
         self.entropy_parameters.build([None, 4 * m])
 
+    def _no_symbol_interface(self, *args, **kwargs):
+        """The integer-latent interface of the base class does not apply: ŷ's parameters
+        depend on ŷ itself, so only the codec (`compress`/`decompress`) can code it."""
+        raise NotImplementedError(f"{self.registry_name} has no integer-latent interface")
+
+    symbol_specs = side_to_params = analysis_to_symbols = _no_symbol_interface
+    synthesis_from_symbols = _no_symbol_interface
+
     # Entropy parameters ---------------------------------------------------------------
 
     def _hyper_features(self, z_hat, y_shape):
@@ -85,8 +97,13 @@ class JointAutoregressive(MeanScaleHyperprior):
             return self._params(ctx, h)
 
         return context.wavefront(
-            self.context_model, y_shape, tf.shape(hyper)[0], self.num_latents,
-            params_fn, quantize_fn, state,
+            self.context_model,
+            y_shape,
+            tf.shape(hyper)[0],
+            self.num_latents,
+            params_fn,
+            quantize_fn,
+            state,
         )
 
     def _quantize_in_order(self, y, state=()):

@@ -186,10 +186,19 @@ class TransformCoder(tf.keras.Model):
 
     # Choosing the quantization offset after training (§III-A) ------------------------
 
-    def offset_loss(self, x: tf.Tensor, offset) -> float:
-        """L_NTC,o on samples x, with P(k; o) = p̃(k + o) (no re-estimation)."""
-        terms = self.rd_terms(x, offset=tf.constant(offset, tf.float32))
-        return float(tf.reduce_mean(terms["loss"]))
+    def offset_losses(self, x: tf.Tensor, offsets) -> np.ndarray:
+        """L_NTC,o on samples x for each row of `offsets` [C, M], with P(k; o) = p̃(k + o).
+
+        No entropy model is re-estimated: p̃ already is the density of y + u (eq. 11).
+        """
+        offsets = tf.constant(offsets, tf.float32)
+        y = self.analysis(x)
+        y_hat = self.quantize(y[None], offsets[:, None, :])  # [C, B, M]
+        flat = tf.reshape(y_hat, [-1, self.latent_dims])
+        x_hat = tf.reshape(self.synthesis(flat), [len(offsets), -1, x.shape[-1]])
+        rate = tf.reshape(self.prior.bits(flat), [len(offsets), -1])
+        distortion = tf.reduce_sum(tf.square(x[None] - x_hat), axis=-1)
+        return tf.reduce_mean(rate + self.lmbda * distortion, axis=1).numpy()
 
     def mode_offset(self, x: tf.Tensor, resolution: float = 1e-3) -> np.ndarray:
         """Offsets that centre a quantization bin on the mode of p̃, per latent dim."""
@@ -205,12 +214,9 @@ class TransformCoder(tf.keras.Model):
         best = np.zeros(self.latent_dims, np.float32)
         for _ in range(sweeps if self.latent_dims > 1 else 1):
             for d in range(self.latent_dims):
-                trial = best.copy()
-                losses = []
-                for o in grid:
-                    trial[d] = o
-                    losses.append(self.offset_loss(x, trial))
-                best[d] = grid[int(np.argmin(losses))]
+                trials = np.repeat(best[None], candidates, axis=0)
+                trials[:, d] = grid
+                best[d] = grid[int(np.argmin(self.offset_losses(x, trials)))]
         return best
 
     def choose_offset(self, x: tf.Tensor, method: str = "search") -> np.ndarray:

@@ -29,12 +29,14 @@ class ToySource:
     Attributes:
       name: short name used by the registry and the recipes.
       dims: N, the dimension of a sample.
-      extent: a box [(lo, hi)] * N holding nearly all of the mass, for plots.
+      extent: a box [(lo, hi)] * N showing the bulk of the mass, for plots.
+      bounds: a box holding all but ~1e-5 of the mass, for numerical integration.
     """
 
     name: str = ""
     dims: int = 0
     extent: tuple[tuple[float, float], ...] = ()
+    bounds: tuple[tuple[float, float], ...] = ()
 
     def sample(self, num: int | tf.Tensor, rng: tf.random.Generator) -> tf.Tensor:
         """Draws `num` samples, shape [num, N], float32."""
@@ -65,6 +67,7 @@ class Laplace(ToySource):
     name = "laplace"
     dims = 1
     extent = ((-8.0, 8.0),)
+    bounds = ((-30.0, 30.0),)
 
     def sample(self, num, rng):
         # The difference of two unit exponentials is standard Laplace.
@@ -90,7 +93,9 @@ class Banana(ToySource):
 
     name = "banana"
     dims = 2
-    extent = ((-8.0, 6.0), (-7.0, 7.0))
+    # The arms reach far up and right: P(x₁ > 15.7) ≈ P(x₂ > 15) ≈ 1e−4.
+    extent = ((-4.0, 9.0), (-6.0, 8.0))
+    bounds = ((-6.0, 22.0), (-8.0, 22.0))
 
     scales = (3.0, 0.5)
     bend = 0.1

@@ -125,18 +125,18 @@ def evaluate_on_grid(
     Args:
       model: a toy model.
       source: supplies the density.
-      bounds: integration box, one (lo, hi) per dim; defaults to 3× `source.extent`.
-      points_per_dim: grid size; defaults to 400,000 (1-D) or 700 (2-D).
+      bounds: integration box, one (lo, hi) per dim; defaults to `source.bounds`.
+      points_per_dim: grid size; defaults to 100,000 (1-D) or 500 (2-D), where
+        doubling it moves the Lagrangian by ~2e-4 bits or less.
       batch_size: grid points per model call.
 
     Returns:
       The means, and "mass": the source probability inside the box (the means are
       normalized by it).
     """
-    if bounds is None:
-        bounds = tuple((3.0 * lo, 3.0 * hi) for lo, hi in source.extent)
+    bounds = source.bounds if bounds is None else bounds
     if points_per_dim is None:
-        points_per_dim = 400_000 if source.dims == 1 else 700
+        points_per_dim = 100_000 if source.dims == 1 else 500
     axes, volume = [], 1.0
     for lo, hi in bounds:
         step = (hi - lo) / points_per_dim
