@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 from tqdm.auto import tqdm
 
 from recipes import bd_rate as bd
@@ -85,73 +84,6 @@ class Curve:
 # Measuring ------------------------------------------------------------------------------
 
 
-def _gaussian_taps(size: int, sigma: float = 1.5) -> np.ndarray:
-    taps = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2.0) / sigma) ** 2)
-    return taps / taps.sum()
-
-
-def _filter_valid(maps: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """Separable 'valid' correlation over the H and W axes of [N, H, W, C]."""
-    size = len(taps)
-    # correlate1d centres the window on index size // 2; keep where it fits entirely.
-    for axis in (1, 2):
-        maps = ndimage.correlate1d(maps, taps, axis=axis, mode="constant")
-        keep = [slice(None)] * maps.ndim
-        keep[axis] = slice(size // 2, size // 2 + maps.shape[axis] - size + 1)
-        maps = maps[tuple(keep)]
-    return maps
-
-
-def fast_ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float:
-    """MS-SSIM of two uint8 [H, W, 3] images, numerically `zoo.metrics.ms_ssim`.
-
-    The same definition as TensorFlow's (and so the training loss): Gaussian window
-    (σ 1.5) applied 'valid', symmetric padding before each 2×2 average pooling, the
-    scales and weights of `zoo.metrics`; computed separably in float64 with numpy,
-    which is ~20× faster than `tf.image.ssim_multiscale` on a CPU.
-    """
-    height, width = original.shape[:2]
-    scales = metrics.num_scales_for(height, width)
-    weights = np.array(metrics._MS_SSIM_WEIGHTS[:scales])
-    weights /= weights.sum()
-    taps = _gaussian_taps(min(metrics._FILTER_SIZE, height, width))
-    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
-    x, y = original.astype(np.float64), decoded.astype(np.float64)
-    factors = []
-    for scale in range(scales):
-        if scale:
-            pad = ((0, x.shape[0] % 2), (0, x.shape[1] % 2), (0, 0))
-            x, y = (np.pad(v, pad, mode="symmetric") for v in (x, y))
-            x, y = (
-                0.25 * (v[0::2, 0::2] + v[1::2, 0::2] + v[0::2, 1::2] + v[1::2, 1::2])
-                for v in (x, y)
-            )
-        mean_x, mean_y, mean_xy, mean_sq = _filter_valid(
-            np.stack([x, y, x * y, x * x + y * y]), taps
-        )
-        num0 = 2.0 * mean_x * mean_y
-        den0 = mean_x**2 + mean_y**2
-        cs_map = (2.0 * mean_xy - num0 + c2) / (mean_sq - den0 + c2)
-        cs = cs_map.mean(axis=(0, 1))  # per channel
-        if scale < scales - 1:
-            factors.append(np.maximum(cs, 0.0))
-        else:
-            luminance = (num0 + c1) / (den0 + c1)
-            factors.append(np.maximum((luminance * cs_map).mean(axis=(0, 1)), 0.0))
-    per_channel = np.prod(np.stack(factors) ** weights[:, None], axis=0)
-    return float(per_channel.mean())
-
-
-def image_quality(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
-    """MSE, PSNR (dB) and MS-SSIM (also in dB) of two uint8 RGB images."""
-    err = float(np.mean(np.square(original.astype(np.float64) - decoded.astype(np.float64))))
-    msssim = fast_ms_ssim(original, decoded)
-    return {
-        "mse": err, "psnr": metrics.psnr_from_mse(err),
-        "ms-ssim": msssim, "ms-ssim-db": metrics.ms_ssim_db(msssim),
-    }
-
-
 def measure_image(
     name: str, image: np.ndarray, encode: Callable[[np.ndarray], bytes],
     decode: Callable[[bytes], np.ndarray],
@@ -167,7 +99,7 @@ def measure_image(
             f"{name}: decoded {decoded_image.dtype} {decoded_image.shape}, "
             f"expected uint8 {image.shape}"
         )
-    quality = image_quality(image, decoded_image)
+    quality = metrics.image_quality(image, decoded_image)
     return {
         "image": name,
         "bytes": len(data),

@@ -37,7 +37,7 @@ TRAINING = {
     "ntc": dict(steps=3000, batch_size=256, learning_rate=3e-3),
     "ltc": dict(steps=5000, batch_size=256, learning_rate=3e-2),
 }
-SWEEP_LMBDAS = {"laplace": (1.0, 4.0, 16.0), "banana": (0.3, 1.0, 3.0)}
+SWEEP_LMBDAS = {"laplace": (1.0, 4.0, 16.0), "banana": (0.3, 1.0, 10.0)}
 SWEEP_METHODS = {
     "laplace": ("vecvq", "ntc:noise", "ntc:dither", "ntc:ste", "ntc:soft_round"),
     "banana": ("vecvq", "ntc:noise", "ntc:ste", "ltc:noise"),
@@ -68,12 +68,14 @@ class RunSpec:
         return f"{self.source}_{method}_lmbda{self.lmbda:g}"
 
     def training(self) -> dict:
-        chosen = dict(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate)
+        chosen = dict(
+            steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate
+        )
         return {**TRAINING[self.method], **{k: v for k, v in chosen.items() if v is not None}}
 
 
 def parse_method(spec: str) -> tuple[str, str]:
-    """"ntc:ste" -> ("ntc", "ste"); "vecvq" -> ("vecvq", "noise")."""
+    """Splits a method spec: "ntc:ste" -> ("ntc", "ste"); "vecvq" -> ("vecvq", "noise")."""
     method, _, proxy = spec.partition(":")
     proxy = proxy or "noise"
     if method not in METHODS:
@@ -105,8 +107,13 @@ def run(spec: RunSpec, output: str | None = None, progress: bool = True) -> dict
     result["train_seconds"] = seconds
     if isinstance(model, TransformCoder):
         result["offset"] = model.offset.numpy().tolist()
-    logging.info("%s: rate %.4f, distortion %.5f, loss %.4f", spec.slug, metrics["rate"],
-                 metrics["distortion"], metrics["loss"])
+    logging.info(
+        "%s: rate %.4f, distortion %.5f, loss %.4f",
+        spec.slug,
+        metrics["rate"],
+        metrics["distortion"],
+        metrics["loss"],
+    )
     if output:
         base = os.path.join(output, spec.slug)
         title = f"{spec.label}, λ = {spec.lmbda:g}"
@@ -187,12 +194,26 @@ flags.DEFINE_float("learning_rate", None, "Initial Adam learning rate (default: 
 flags.DEFINE_integer("seed", 0, "Seed of the sampler and the noise.")
 flags.DEFINE_bool("sweep", False, "Train every method at several λ on both sources.")
 flags.DEFINE_list("sources", list(SOURCES), "Sources of the sweep.")
-flags.DEFINE_list("methods", None, "Sweep methods, e.g. vecvq,ntc:noise,ltc:noise (default: per source).")
+flags.DEFINE_list(
+    "methods", None, "Sweep methods, e.g. vecvq,ntc:noise,ltc:noise (default: per source)."
+)
 flags.DEFINE_list("lmbdas", None, "Sweep λ values (default: per source).")
 flags.DEFINE_string("output", "/tmp/toy", "Directory for PNGs and results.json.")
 CONFIG_FLAGS = (
-    "source", "method", "proxy", "offset", "lmbda", "steps", "batch_size", "learning_rate",
-    "seed", "sweep", "sources", "methods", "lmbdas", "output",
+    "source",
+    "method",
+    "proxy",
+    "offset",
+    "lmbda",
+    "steps",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "sweep",
+    "sources",
+    "methods",
+    "lmbdas",
+    "output",
 )
 
 
@@ -200,22 +221,29 @@ def main(argv):
     del argv
     os.makedirs(FLAGS.output, exist_ok=True)
     overrides = dict(
-        steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        seed=FLAGS.seed, offset=FLAGS.offset,
+        steps=FLAGS.steps,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        seed=FLAGS.seed,
+        offset=FLAGS.offset,
     )
     config = {name: FLAGS[name].value for name in CONFIG_FLAGS}
     if FLAGS.sweep:
         methods = {s: FLAGS.methods or SWEEP_METHODS[s] for s in FLAGS.sources}
-        lmbdas = {s: [float(v) for v in FLAGS.lmbdas] if FLAGS.lmbdas else SWEEP_LMBDAS[s]
-                  for s in FLAGS.sources}
+        lmbdas = {
+            s: [float(v) for v in FLAGS.lmbdas] if FLAGS.lmbdas else SWEEP_LMBDAS[s]
+            for s in FLAGS.sources
+        }
         results = sweep(FLAGS.sources, methods, lmbdas, FLAGS.output, **overrides)
     else:
         spec = RunSpec(FLAGS.source, FLAGS.method, FLAGS.lmbda, FLAGS.proxy, **overrides)
         results = [run(spec, FLAGS.output)]
     write_summary(results, FLAGS.output, config)
     for r in results:
-        print(f"{r['source']:8s} {r['label']:18s} λ={r['lmbda']:<6g} rate={r['rate']:.4f} "
-              f"D={r['distortion']:.5f} loss={r['loss']:.4f}")
+        print(
+            f"{r['source']:8s} {r['label']:18s} λ={r['lmbda']:<6g} rate={r['rate']:.4f} "
+            f"D={r['distortion']:.5f} loss={r['loss']:.4f}"
+        )
 
 
 if __name__ == "__main__":

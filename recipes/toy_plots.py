@@ -54,7 +54,7 @@ def plot_quantization(model, source: ToySource, path: str, title: str = "") -> N
 
 
 def _plot_quantization_1d(model, source, path, title):
-    (lo, hi), = source.extent
+    ((lo, hi),) = source.extent
     x = np.linspace(lo, hi, 8001)[:, None]
     labels, recon, probs = effective_code(model, x)
     fig, ax = plt.subplots(figsize=(9, 3.5))
@@ -101,16 +101,25 @@ def _plot_quantization_2d(model, source, path, title, resolution: int = 400):
     _save(fig, path)
 
 
-def plot_transforms_1d(model: TransformCoder, source: ToySource, path: str, title: str = "") -> None:
+def plot_transforms_1d(
+    model: TransformCoder, source: ToySource, path: str, title: str = ""
+) -> None:
     """g_a and g_s with the latent bin boundaries (figs. 4, 6, 7), and L_o over o (fig. 6)."""
-    (lo, hi), = source.extent
+    ((lo, hi),) = source.extent
     x = np.linspace(lo, hi, 2001, dtype=np.float32)[:, None]
     y = model.analysis(x).numpy()[:, 0]
     offset = float(model.offset.numpy()[0])
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), gridspec_kw=dict(height_ratios=[3, 1.3]))
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(8, 7), gridspec_kw=dict(height_ratios=[3, 1.3])
+    )
     top.plot(x[:, 0], y, color="tab:blue", label="analysis y = g_a(x)")
     ys = np.linspace(y.min() - 0.5, y.max() + 0.5, 2001, dtype=np.float32)[:, None]
-    top.plot(model.synthesis(ys).numpy()[:, 0], ys[:, 0], color="tab:orange", label="synthesis x̂ = g_s(y)")
+    top.plot(
+        model.synthesis(ys).numpy()[:, 0],
+        ys[:, 0],
+        color="tab:orange",
+        label="synthesis x̂ = g_s(y)",
+    )
     codes = np.arange(math.floor(y.min()) - 1, math.ceil(y.max()) + 2) + offset
     top.plot(model.synthesis(codes[:, None].astype(np.float32)).numpy()[:, 0], codes, "ko", ms=3)
     for edge in codes + 0.5:
@@ -146,22 +155,38 @@ def plot_jacobians_2d(model: TransformCoder, source: ToySource, path: str, title
     (x0, x1), (y0, y1) = source.extent
     gx, gy = np.linspace(x0, x1, 300), np.linspace(y0, y1, 300)
     density = source.prob(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)).reshape(300, 300)
-    coarse = np.stack(np.meshgrid(np.linspace(x0, x1, 18), np.linspace(y0, y1, 18)), -1)
+    coarse = np.stack(np.meshgrid(np.linspace(x0, x1, 14), np.linspace(y0, y1, 14)), -1)
     coarse = coarse.reshape(-1, 2).astype(np.float32)
     coarse = coarse[source.prob(coarse) > 0.02 * density.max()]
     jac_a, y = _jacobian(model.analysis, coarse)  # [B, M, N]
     jac_s, x_tilde = _jacobian(model.synthesis, y)  # [B, N, M]
     panels = [
-        ("∇g_a(x)⁻¹ at x", coarse, np.linalg.inv(jac_a)),
-        ("∇g_s(y) at g_s(y), y = g_a(x)", x_tilde, jac_s),
+        ("columns of ∇g_a(x)⁻¹ at x", coarse, np.linalg.inv(jac_a)),
+        ("columns of ∇g_s(y) at g_s(g_a(x))", x_tilde, jac_s),
     ]
+    # Columns are the displacements in x of a step along each latent axis. Their
+    # lengths span orders of magnitude (a latent axis the code barely uses has a
+    # near-singular analysis Jacobian), so only directions are drawn, at one length.
+    arrow = 0.7 * (x1 - x0) / 14
     fig, axes = plt.subplots(1, 2, figsize=(12, 6))
     for ax, (label, points, jac) in zip(axes, panels):
         ax.imshow(density, origin="lower", extent=(x0, x1, y0, y1), cmap="Blues")
-        # Columns are the displacements in x of a unit step along each latent axis.
         for col, color in ((0, "tab:red"), (1, "tab:orange")):
-            ax.quiver(points[:, 0], points[:, 1], jac[:, 0, col], jac[:, 1, col], color=color,
-                      angles="xy", scale_units="xy", scale=1.0, width=0.004)
+            vec = jac[:, :, col] / np.linalg.norm(jac[:, :, col], axis=1, keepdims=True)
+            ax.quiver(
+                points[:, 0],
+                points[:, 1],
+                arrow * vec[:, 0],
+                arrow * vec[:, 1],
+                color=color,
+                angles="xy",
+                scale_units="xy",
+                scale=1.0,
+                width=0.004,
+                headwidth=3,
+                headlength=3.5,
+                headaxislength=3,
+            )
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         ax.set_aspect("equal")
@@ -194,7 +219,9 @@ def plot_rate_distortion(
         axes[0].plot(d, r, "--", lw=1.5, label=label)
     for label in sorted({r["label"] for r in results}):
         rows = sorted((r for r in results if r["label"] == label), key=lambda r: r["lmbda"])
-        axes[0].plot([r["distortion"] for r in rows], [r["rate"] for r in rows], "o-", ms=5, label=label)
+        axes[0].plot(
+            [r["distortion"] for r in rows], [r["rate"] for r in rows], "o-", ms=5, label=label
+        )
         if baseline:
             rows = [r for r in rows if r["lmbda"] in baseline]
             excess = [r["loss"] - baseline[r["lmbda"]] for r in rows]

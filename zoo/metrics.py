@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
+from scipy import ndimage
 
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _FILTER_SIZE = 11
@@ -57,15 +58,68 @@ def ms_ssim_db(value: float) -> float:
     return float("inf") if value >= 1 else -10.0 * math.log10(1.0 - value)
 
 
-def image_metrics(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
-    """PSNR (dB) and MS-SSIM of two uint8 RGB images of the same shape."""
-    a = tf.constant(original[None], tf.float32)
-    b = tf.constant(decoded[None], tf.float32)
-    err = float(mse(a, b)[0])
-    msssim = float(ms_ssim(a, b)[0])
+def _gaussian_taps(size: int, sigma: float = 1.5) -> np.ndarray:
+    taps = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2.0) / sigma) ** 2)
+    return taps / taps.sum()
+
+
+def _filter_valid(maps: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Separable 'valid' correlation over the H and W axes of [N, H, W, C]."""
+    size = len(taps)
+    # correlate1d centres the window on index size // 2; keep where it fits entirely.
+    for axis in (1, 2):
+        maps = ndimage.correlate1d(maps, taps, axis=axis, mode="constant")
+        keep = [slice(None)] * maps.ndim
+        keep[axis] = slice(size // 2, size // 2 + maps.shape[axis] - size + 1)
+        maps = maps[tuple(keep)]
+    return maps
+
+
+def ms_ssim_numpy(original: np.ndarray, decoded: np.ndarray) -> float:
+    """MS-SSIM of two uint8 [H, W, 3] images, numerically `ms_ssim`.
+
+    The same definition as TensorFlow's (and so the training loss): Gaussian window
+    (σ 1.5) applied 'valid', symmetric padding before each 2×2 average pooling, the
+    scales and weights of `zoo.metrics`; computed separably in float64 with numpy,
+    which is ~20× faster than `tf.image.ssim_multiscale` on a CPU.
+    """
+    height, width = original.shape[:2]
+    scales = num_scales_for(height, width)
+    weights = np.array(_MS_SSIM_WEIGHTS[:scales])
+    weights /= weights.sum()
+    taps = _gaussian_taps(min(_FILTER_SIZE, height, width))
+    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
+    x, y = original.astype(np.float64), decoded.astype(np.float64)
+    factors = []
+    for scale in range(scales):
+        if scale:
+            pad = ((0, x.shape[0] % 2), (0, x.shape[1] % 2), (0, 0))
+            x, y = (np.pad(v, pad, mode="symmetric") for v in (x, y))
+            x, y = (
+                0.25 * (v[0::2, 0::2] + v[1::2, 0::2] + v[0::2, 1::2] + v[1::2, 1::2])
+                for v in (x, y)
+            )
+        mean_x, mean_y, mean_xy, mean_sq = _filter_valid(
+            np.stack([x, y, x * y, x * x + y * y]), taps
+        )
+        num0 = 2.0 * mean_x * mean_y
+        den0 = mean_x**2 + mean_y**2
+        cs_map = (2.0 * mean_xy - num0 + c2) / (mean_sq - den0 + c2)
+        cs = cs_map.mean(axis=(0, 1))  # per channel
+        if scale < scales - 1:
+            factors.append(np.maximum(cs, 0.0))
+        else:
+            luminance = (num0 + c1) / (den0 + c1)
+            factors.append(np.maximum((luminance * cs_map).mean(axis=(0, 1)), 0.0))
+    per_channel = np.prod(np.stack(factors) ** weights[:, None], axis=0)
+    return float(per_channel.mean())
+
+
+def image_quality(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
+    """MSE, PSNR (dB) and MS-SSIM (also in dB) of two uint8 RGB images."""
+    err = float(np.mean(np.square(original.astype(np.float64) - decoded.astype(np.float64))))
+    msssim = ms_ssim_numpy(original, decoded)
     return {
-        "mse": err,
-        "psnr": psnr_from_mse(err),
-        "ms-ssim": msssim,
-        "ms-ssim-db": ms_ssim_db(msssim),
+        "mse": err, "psnr": psnr_from_mse(err),
+        "ms-ssim": msssim, "ms-ssim-db": ms_ssim_db(msssim),
     }

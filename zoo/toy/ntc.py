@@ -58,13 +58,19 @@ class DeepFactorizedDensity(tf.keras.layers.Layer):
             init = math.log(math.expm1(1.0 / scale / dims[i + 1]))
             shape = [self.channels, dims[i + 1]]
             self.matrices.append(
-                self.add_weight(f"matrix_{i}", [*shape, dims[i]], initializer=tf.constant_initializer(init))
+                self.add_weight(
+                    f"matrix_{i}", [*shape, dims[i]], initializer=tf.constant_initializer(init)
+                )
             )
             self.biases.append(
-                self.add_weight(f"bias_{i}", [*shape, 1], initializer=tf.random_uniform_initializer(-0.5, 0.5))
+                self.add_weight(
+                    f"bias_{i}", [*shape, 1], initializer=tf.random_uniform_initializer(-0.5, 0.5)
+                )
             )
             if i < len(filters):
-                self.factors.append(self.add_weight(f"factor_{i}", [*shape, 1], initializer="zeros"))
+                self.factors.append(
+                    self.add_weight(f"factor_{i}", [*shape, 1], initializer="zeros")
+                )
 
     def cdf_logits(self, y: tf.Tensor) -> tf.Tensor:
         """logit F(y) for y [B, C]."""
