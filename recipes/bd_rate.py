@@ -77,18 +77,7 @@ def bd_rate(
       The BD-rate in %, or NaN when the curves share no quality interval or have too
       few distinct points (2 for pchip, 4 for cubic).
     """
-    ref_q, ref_r = _curve(ref_rates, ref_quality, x_is_rate=False)
-    test_q, test_r = _curve(test_rates, test_quality, x_is_rate=False)
-    needed = 4 if method == "cubic" else 2
-    if len(ref_q) < needed or len(test_q) < needed:
-        return math.nan
-    interval = _overlap(ref_q, test_q)
-    if interval is None:
-        return math.nan
-    low, high = interval
-    diff = (
-        _integral(test_q, test_r, low, high, method) - _integral(ref_q, ref_r, low, high, method)
-    ) / (high - low)
+    diff = _mean_gap(ref_rates, ref_quality, test_rates, test_quality, False, method)
     return (math.exp(diff) - 1.0) * 100.0
 
 
@@ -102,15 +91,23 @@ def bd_quality(
     The same construction with the roles of rate and quality swapped; positive means
     the test codec is better. NaN when the curves share no rate interval.
     """
-    ref_lr, ref_q = _curve(ref_rates, ref_quality, x_is_rate=True)
-    test_lr, test_q = _curve(test_rates, test_quality, x_is_rate=True)
+    return _mean_gap(ref_rates, ref_quality, test_rates, test_quality, True, method)
+
+
+def _mean_gap(ref_rates, ref_quality, test_rates, test_quality, x_is_rate, method) -> float:
+    """Mean vertical gap test − ref over the shared horizontal interval (NaN if none).
+
+    With `x_is_rate` the axes are (log-rate, quality), else (quality, log-rate).
+    """
+    ref_x, ref_y = _curve(ref_rates, ref_quality, x_is_rate=x_is_rate)
+    test_x, test_y = _curve(test_rates, test_quality, x_is_rate=x_is_rate)
     needed = 4 if method == "cubic" else 2
-    if len(ref_lr) < needed or len(test_lr) < needed:
+    if len(ref_x) < needed or len(test_x) < needed:
         return math.nan
-    interval = _overlap(ref_lr, test_lr)
+    interval = _overlap(ref_x, test_x)
     if interval is None:
         return math.nan
     low, high = interval
     return (
-        _integral(test_lr, test_q, low, high, method) - _integral(ref_lr, ref_q, low, high, method)
+        _integral(test_x, test_y, low, high, method) - _integral(ref_x, ref_y, low, high, method)
     ) / (high - low)

@@ -23,18 +23,9 @@ import tensorflow as tf
 
 from zoo import layers, tfc_adapter
 from zoo.models import context
-from zoo.models.base import TrainingDefaults, ceil_div
-from zoo.models.mean_scale import MeanScaleHyperprior
+from zoo.models.base import ceil_div
+from zoo.models.mean_scale import TRAINING, MeanScaleHyperprior  # same paper, same schedule
 from zoo.registry import register_model
-
-TRAINING = TrainingDefaults(
-    patchsize=256,
-    batchsize=8,
-    learning_rate=1e-4,
-    num_steps=1_000_000,
-    decay_at=0.9,
-    source="Minnen et al. 2018 §4 (batch 8, 256×256 crops, Adam)",
-)
 
 
 def clip_index(index: tf.Tensor, num_scales: int) -> tf.Tensor:
