@@ -56,6 +56,7 @@ def publish(
     weights_dir: str | os.PathLike = pretrained.PACKAGE_WEIGHTS,
     training_data: str | None = None,
     steps: int | None = None,
+    wall_time_hours: float | None = None,
 ) -> pretrained.PretrainedEntry:
     """Copies a weights artifact into `weights_dir` and appends its record.
 
@@ -76,12 +77,16 @@ def publish(
             raise WeightsError(f"{name} {metric} λ={lmbda:g} v{version} is already published")
     if target.exists():
         raise WeightsError(f"{target} exists; a published file is never overwritten")
+    training = meta.get("training", {})
+    if wall_time_hours is None:
+        wall_time_hours = float(training.get("wall_time_seconds", 0.0)) / 3600.0
     entry = pretrained.PretrainedEntry(
         name=name, metric=metric, lmbda=lmbda, quality=quality_index(lmbda, metric),
         version=int(version), file=filename, sha256=weights.file_sha256(weights_path),
         fingerprint=meta["fingerprint"], config=meta["config"],
-        training_data=training_data or str(meta.get("training_data", meta.get("dataset", ""))),
-        steps=int(steps if steps is not None else meta.get("steps", 0)),
+        training_data=training_data or str(training.get("data", "")),
+        steps=int(steps if steps is not None else training.get("steps", 0)),
+        wall_time_hours=round(float(wall_time_hours), 4),
         kodak=kodak_numbers(evaluation),
     )
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +107,7 @@ def main(argv: list[str]) -> None:
         f.weights, json.loads(Path(f.eval).read_text()), f.version,
         records_dir=f.records_dir or pretrained.RECORDS_DIR,
         weights_dir=f.weights_dir or pretrained.PACKAGE_WEIGHTS,
-        training_data=f.training_data, steps=f.steps,
+        training_data=f.training_data, steps=f.steps, wall_time_hours=f.wall_time_hours,
     )
     print(f"published {entry.file}\n  {entry.summary()}")
 
@@ -114,7 +119,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("eval", None, "evaluation JSON from recipes.evaluate", required=True)
     flags.DEFINE_integer("version", None, "entry version (a retrain gets a new one)", required=True)
     flags.DEFINE_string("training_data", None, "training data description (default: artifact's)")
-    flags.DEFINE_integer("steps", None, "training steps (default: the artifact's)")
+    flags.DEFINE_integer("steps", None, "training steps (default: the artifact's; give the "
+                         "total when the run was fine-tuned from another)")
+    flags.DEFINE_float("wall_time_hours", None, "training wall time (default: the artifact's)")
     flags.DEFINE_string("records_dir", None, "where records go (default: zoo/models)")
     flags.DEFINE_string("weights_dir", None, "where weights go (default: zoo/weights)")
     app.run(main)

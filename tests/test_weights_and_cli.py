@@ -83,9 +83,11 @@ def test_cli_round_trip_in_fresh_processes(artifact, tmp_path):
 
 
 def test_cli_errors_are_clear(tmp_path):
+    # λ = 0.0042 is on no ladder: the error says which pretrained weights exist.
     result = _cli("compress", kodak_path(1), tmp_path / "x.lic", "--model", "hyperprior",
-                  "--lmbda", "0.013")
-    assert result.returncode == 2 and "weights" in result.stderr and "Traceback" not in result.stderr
+                  "--lmbda", "0.0042")
+    assert result.returncode == 2 and "pretrained" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "x.lic").exists()
     (tmp_path / "bad.lic").write_bytes(b"\x89LIC\x01garbage")
     result = _cli("decompress", tmp_path / "bad.lic", tmp_path / "o.png")
     assert result.returncode == 2 and "error:" in result.stderr
