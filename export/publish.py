@@ -84,8 +84,8 @@ def publish(
         name=name, metric=metric, lmbda=lmbda, quality=quality_index(lmbda, metric),
         version=int(version), file=filename, sha256=weights.file_sha256(weights_path),
         fingerprint=meta["fingerprint"], config=meta["config"],
-        training_data=training_data or str(training.get("data", "")),
-        steps=int(steps if steps is not None else training.get("steps", 0)),
+        training_data=training_data or str(training.get("data", meta.get("training_data", ""))),
+        steps=int(steps if steps is not None else training.get("steps", meta.get("steps", 0))),
         wall_time_hours=round(float(wall_time_hours), 4),
         kodak=kodak_numbers(evaluation),
     )

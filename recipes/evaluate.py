@@ -110,8 +110,15 @@ def config_from_flags() -> evaluation.EvalConfig:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from zoo.errors import ZooError
+
     config = config_from_flags()
-    report = evaluation.run(config)
+    try:
+        report = evaluation.run(config)
+    except (ZooError, ValueError) as exc:
+        # A missing or damaged model is the user's to fix: say so without a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     record = {
         "flags": {f.name: f.value for f in flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])},
         "git_revision": _git_revision(),

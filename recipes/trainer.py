@@ -5,6 +5,7 @@
       ├─ model, Adam (constant, then ×0.1 at decay_at·num_steps), step counter
       ├─ CheckpointManager: restore the last checkpoint of workdir, save every N steps
       └─ fit(): strategy.run(step) in a tf.function; loss = Σ per-image loss / global batch
+         (variable-rate models: each image gets its own λ, log-uniform over the model's range)
     finish(): build coding tables, write weights.npz and training_log.json
 
 A non-finite loss stops the run (NonFiniteLossError) without saving; a checkpoint is
@@ -17,6 +18,7 @@ previous checkpoint in charge.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -49,6 +51,43 @@ class NonFiniteLossError(RuntimeError):
 
 class Preempted(RuntimeError):
     """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
+
+
+class CheckpointWriteError(Preempted):
+    """Writing a checkpoint failed (e.g. a full disk); the run stops, resumable from the last.
+
+    A kind of `Preempted`: the run stops cleanly (exit status 4 from `recipes.train`) and
+    the same command resumes it once the cause is fixed.
+    """
+
+
+#: Debugging aid (tests, `recipes.reliability`): make the checkpoint write of this step and
+#: every later one fail with "No space left on device" after leaving a partial file behind.
+FAIL_CHECKPOINT_ENV = "LIC_ZOO_DEBUG_FAIL_CHECKPOINT_AT_STEP"
+
+
+def _inject_write_failure(directory: str, step: int) -> None:
+    at = os.environ.get(FAIL_CHECKPOINT_ENV)
+    if at is None or step < int(at):
+        return
+    # What a full disk leaves: a partial data file under the new checkpoint's name.
+    with open(os.path.join(directory, f"ckpt-{step}.data-00000-of-00001"), "wb") as f:
+        f.write(b"\0" * 100)
+    raise OSError(errno.ENOSPC, f"No space left on device (simulated by {FAIL_CHECKPOINT_ENV})")
+
+
+def _previous_checkpoint_state(directory: str) -> str:
+    """One sentence on the checkpoint a resumed run would restore, after reading it back."""
+    latest = tf.train.latest_checkpoint(directory)
+    if latest is None:
+        return "There is no previous checkpoint: a new run starts from step 0."
+    try:
+        reader = tf.train.load_checkpoint(latest)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as exc:  # Reported, not raised: the write error is the news.
+        return f"The previous checkpoint {latest} could not be read back either ({exc})."
+    return f"The previous checkpoint {latest} is intact and will be resumed from."
 
 
 @dataclass
@@ -157,6 +196,14 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
     os.replace(tmp, path)
 
 
+def sample_lambdas(batch: int | tf.Tensor, lmbda_range: tuple[float, float],
+                   seed: tf.Tensor) -> tf.Tensor:
+    """[batch] λ drawn log-uniformly from `lmbda_range` with a stateless [2] seed."""
+    from zoo.variable_rate import log_uniform_lambdas
+
+    return log_uniform_lambdas(batch, lmbda_range, seed)
+
+
 def psnr(mse: float) -> float:
     return 10.0 * math.log10(255.0**2 / mse) if mse > 0 else float("inf")
 
@@ -232,11 +279,26 @@ class Trainer:
         return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_variables)
 
     def save(self) -> str | None:
-        """Checkpoints the current step, unless a variable is NaN/Inf (then keeps the last)."""
+        """Checkpoints the current step, unless a variable is NaN/Inf (then keeps the last).
+
+        Raises:
+          CheckpointWriteError: the write failed (full disk, permissions…); the previous
+            checkpoint is still the one `checkpoint` names, and was re-read to confirm it.
+        """
+        step = int(self.step.numpy())
         if not self.weights_finite():
-            logging.error("Not checkpointing step %d: weights are not finite.", int(self.step.numpy()))
+            logging.error("Not checkpointing step %d: weights are not finite.", step)
             return None
-        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+        try:
+            _inject_write_failure(self.manager.directory, step)
+            return self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            raise CheckpointWriteError(
+                f"checkpoint write failed at step {step}: {reason.splitlines()[0]}. "
+                f"{_previous_checkpoint_state(self.manager.directory)} Free disk space (or fix "
+                "the directory's permissions) and run the same command to resume."
+            ) from None
 
     # The step -------------------------------------------------------------------------
 
@@ -244,8 +306,12 @@ class Trainer:
         # `poison` is 1, or NaN for --debug_inject_nan_at_step: a real NaN through the graph.
         x = x * poison
         global_batch = self.config.batchsize
+        lmbda = self.training_lambdas(tf.shape(x)[0])
         with tf.GradientTape() as tape:
-            terms = self.model.rd_losses(x, training=True)
+            if lmbda is None:
+                terms = self.model.rd_losses(x, training=True)
+            else:
+                terms = self.model.rd_losses(x, training=True, lmbda=lmbda)
             # Σ per-image loss / global batch on each replica; the all-reduce sums replicas.
             loss = tf.nn.compute_average_loss(terms["loss"], global_batch_size=global_batch)
             if self.model.losses:
@@ -257,6 +323,21 @@ class Trainer:
             k: tf.nn.compute_average_loss(terms[k], global_batch_size=global_batch)
             for k in ("loss", "bpp", "mse")
         }
+
+    def training_lambdas(self, batch: tf.Tensor) -> tf.Tensor | None:
+        """Per-example λ for a variable-rate model (None for a fixed-rate one).
+
+        Drawn log-uniformly from the model's range; the seed is (run seed, step, replica),
+        so every replica draws its own λ and a resumed run draws the same ones again.
+        """
+        if getattr(self.model, "rate_parameter", None) != "lmbda":
+            return None
+        context = tf.distribute.get_replica_context()
+        replica = context.replica_id_in_sync_group if context is not None else 0
+        step = tf.cast(self.step.read_value(), tf.int64)
+        seed = tf.stack([tf.constant(self.config.seed, tf.int64),
+                         step * 1024 + tf.cast(replica, tf.int64)])
+        return sample_lambdas(batch, self.model.lmbda_range, seed)
 
     @tf.function
     def train_step(self, iterator, poison: tf.Tensor) -> dict[str, tf.Tensor]:

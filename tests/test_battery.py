@@ -55,7 +55,7 @@ def test_file_size_follows_the_rate_estimate(name, odd_image, codec_factory):
     estimate = codec.estimate_bits(odd_image)
     # Untrained tiny models put many symbols in the coder's escape range, which is
     # cheaper than their Gaussian tails; the coder must never cost notably more.
-    # (Trained models on Kodak are measured by benchmarks/codec_speed.py.)
+    # (Trained models on Kodak are measured by recipes/benchmark.py.)
     assert actual_bits <= 1.05 * estimate + 8 * 8 * codec.model.num_payloads
 
 

@@ -19,7 +19,7 @@ import pytest
 
 import zoo
 from export import publish
-from zoo import pretrained
+from zoo import container, pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME, LMBDA = "factorized_tiny", 0.0067
@@ -182,3 +182,30 @@ def test_fresh_process_decodes_without_flags(registry, tmp_path, odd_image):
     assert result.returncode == 0, result.stderr
     assert np.array_equal(zoo.read_image(tmp_path / "out.png"), reconstruction)
     assert np.array_equal(zoo.decompress(data), reconstruction)
+
+
+def test_variable_rate_model_is_published_with_its_range(tmp_path, monkeypatch, odd_image):
+    """A λ-parameterized model's record carries its range; `zoo.get` serves any λ in it."""
+    name, lmbda_range = "hyperprior_vr_tiny", (0.003, 0.03)
+    model = zoo.create_model(name, parameterization="latent_affine", lmbda_range=lmbda_range)
+    artifact = tmp_path / "run" / "weights.npz"
+    zoo.weights.save(model, artifact, steps=3)
+    records = tmp_path / "records"
+    entry = publish.publish(artifact, EVALUATION, 1, records_dir=records, weights_dir=records)
+    [record] = json.loads((records / "hyperprior_vr.pretrained.json").read_text())
+    assert record["lmbda_range"] == list(lmbda_range) == list(entry.lmbda_range)
+    monkeypatch.setenv(pretrained.RECORDS_ENV, str(records))
+    monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path / "cache"))
+    codec = zoo.get(name, lmbda=0.02)
+    data = codec.compress(odd_image)
+    assert container.peek(data).rate == 0.02  # compresses at the λ it was asked for
+    low = codec.compress(odd_image, rate=0.003)
+    np.testing.assert_array_equal(zoo.decompress(low), zoo.Codec(model).decompress(low))
+    for outside in (0.002, 0.05):
+        with pytest.raises(zoo.WeightsError, match=r"\[0\.003, 0\.03\]"):
+            zoo.get(name, lmbda=outside)
+    # Records without a range field (older publishers) get it from the builder config.
+    del record["lmbda_range"]
+    (records / "hyperprior_vr.pretrained.json").write_text(json.dumps([record]))
+    [entry] = zoo.list_pretrained(name)
+    assert entry.lmbda_range == lmbda_range and entry.serves(0.01) and not entry.serves(0.04)

@@ -12,7 +12,8 @@ def test_lists_and_filters_models():
     names = zoo.list_models()
     assert {"factorized", "hyperprior", "mean_scale"} <= set(names)
     assert names == sorted(names)
-    assert zoo.list_models("hyper*", include_tiny=False) == ["hyperprior"]
+    assert zoo.list_models("hyperprior*", include_tiny=False) == ["hyperprior", "hyperprior_vr"]
+    assert "hyperprior_tiny" in zoo.list_models("hyper*") and "hyperprior_tiny" not in zoo.list_models("hyper*", include_tiny=False)
     assert get_spec("hyperprior_tiny").family == "hyperprior"
     assert get_spec("hyperprior").training.patchsize == 256
 

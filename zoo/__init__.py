@@ -6,6 +6,14 @@
     image = zoo.decompress(data)                     # finds the weights the file names
 """
 
+import os
+
+# TensorFlow's start-up chatter (CUDA probing on CPU machines) drowns the CLI's output;
+# set TF_CPP_MIN_LOG_LEVEL yourself to see it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# ruff: noqa: E402
+
 from zoo.api import decompress, load
 from zoo.codec import Codec
 from zoo.errors import (
@@ -18,6 +26,7 @@ from zoo.errors import (
 )
 from zoo.image_io import read_image, write_png
 from zoo.pretrained import get, list_pretrained
+from zoo.rate_control import compress_to_target
 from zoo.registry import create_model, list_models, register_model
 
 __all__ = [
@@ -28,6 +37,7 @@ __all__ = [
     "RegistryError",
     "WeightsError",
     "ZooError",
+    "compress_to_target",
     "create_model",
     "decompress",
     "get",

@@ -2,6 +2,9 @@
 
     python -m zoo compress IN.png OUT.lic --model hyperprior --lmbda 0.013
     python -m zoo compress IN.png OUT.lic --weights run/weights.npz
+    python -m zoo compress IN.png OUT.lic --weights vr/weights.npz --rate 4      # β or λ
+    python -m zoo compress IN.png OUT.lic --weights vr/weights.npz --target_bpp 0.5
+    python -m zoo compress IN.png OUT.lic --model hyperprior --target_psnr 32  # λ ladder
     python -m zoo decompress OUT.lic DECODED.png
     python -m zoo models
 """
@@ -30,18 +33,47 @@ def _codec(args):
 
 def cmd_compress(args) -> None:
     import zoo
+    from zoo.codec import write_atomically
 
+    if args.target_bpp is not None or args.target_psnr is not None:
+        return _compress_to_target(args)
     codec = _codec(args)
     image = zoo.read_image(args.input, alpha=args.alpha)
     start = time.perf_counter()
-    data = codec.compress(image)
+    data = codec.compress(image, args.rate)
     seconds = time.perf_counter() - start
-    from zoo.codec import write_atomically
 
     write_atomically(args.output, data)
     bpp = len(data) * 8 / (image.shape[0] * image.shape[1])
+    rate = "" if args.rate is None else f", {codec.model.rate_parameter}={args.rate:g}"
     print(f"{args.output}: {len(data)} bytes, {bpp:.4f} bpp, {image.shape[1]}×{image.shape[0]}, "
-          f"{codec!r}, {seconds:.2f} s")
+          f"{codec!r}{rate}, {seconds:.2f} s")
+
+
+def _compress_to_target(args) -> None:
+    """--target_bpp / --target_psnr: a variable-rate codec, or --model's pretrained ladder."""
+    import zoo
+    from zoo.codec import write_atomically
+
+    if args.rate is not None:
+        raise zoo.ZooError("--rate and a target exclude each other: the target chooses the rate")
+    if args.weights or (args.model and args.lmbda is not None):
+        source = {"codec": _codec(args)}
+    elif args.model:
+        source = {"name": args.model, "metric": args.metric}
+    else:
+        raise zoo.ZooError("give --model NAME (its pretrained weights) or --weights PATH")
+    image = zoo.read_image(args.input, alpha=args.alpha)
+    start = time.perf_counter()
+    data, report = zoo.compress_to_target(
+        image, target_bpp=args.target_bpp, target_psnr=args.target_psnr, **source
+    )
+    seconds = time.perf_counter() - start
+    write_atomically(args.output, data)
+    print(f"{args.output}: {len(data)} bytes, {image.shape[1]}×{image.shape[0]}, {seconds:.2f} s")
+    print(report.summary())
+    if not report.satisfied:
+        print("warning: the target is out of reach; wrote the closest file", file=sys.stderr)
 
 
 def cmd_decompress(args) -> None:
@@ -85,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", help="weights artifact from recipes.train instead of --model")
     c.add_argument("--alpha", default="error", choices=["error", "drop", "white"],
                    help="what to do with transparency (default: refuse)")
+    c.add_argument("--rate", type=float,
+                   help="rate parameter of a variable-rate model (β of learned_step, λ of "
+                        "λ-parameterized models); default: the model's own")
+    target = c.add_mutually_exclusive_group()
+    target.add_argument("--target_bpp", type=float,
+                        help="search the rate (β/λ, or the --model's pretrained λ ladder) for "
+                             "the largest file with at most this many bits per pixel")
+    target.add_argument("--target_psnr", type=float,
+                        help="search for the smallest file with at least this PSNR (dB)")
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", help="decompress a file to PNG")

@@ -55,7 +55,12 @@ class Codec:
             if rate is not None:
                 raise ValueError(f"{self.name} is a fixed-rate model; it takes no rate")
             return None
-        return self.model.check_rate(self.lmbda if rate is None else rate)
+        if rate is None:
+            # A model whose rate parameter is not λ (e.g. β, a step multiplier) names
+            # its own default; λ-parameterized models default to their training λ.
+            rate = getattr(self.model, "default_rate", None)
+            rate = self.lmbda if rate is None else rate
+        return self.model.check_rate(rate)
 
     # Coding ---------------------------------------------------------------------------
 
@@ -111,6 +116,12 @@ class Codec:
                 f"file was made by {made_by} with weights {header.fingerprint.hex()}, "
                 f"but this codec has weights {self.fingerprint[:16]}"
             )
+        if header.height * header.width > image_io.MAX_PIXELS:
+            # The encoder never writes such a file; decoding it could exhaust memory.
+            raise BitstreamError(
+                f"file declares a {header.height}×{header.width} image, larger than any "
+                f"this library writes ({image_io.MAX_PIXELS} pixels)"
+            )
         if (header.rate is None) != (self.model.rate_parameter is None):
             raise BitstreamError("rate parameter presence does not match the model")
 
@@ -120,7 +131,10 @@ class Codec:
                 f"file has {len(payloads)} payloads, {self.name} writes {self.model.num_payloads}"
             )
         if header.rate is not None:
-            self.model.check_rate(header.rate)
+            try:
+                self.model.check_rate(header.rate)
+            except ValueError as exc:
+                raise BitstreamError(f"file names an invalid rate: {exc}") from None
         try:
             image = self.model.decompress(
                 tf.constant(payloads, tf.string),

@@ -7,7 +7,9 @@
 | palette (P)                             | expanded to RGB (alpha rule if transparent)  |
 | CMYK, YCbCr, LAB, HSV                   | converted to RGB by Pillow                   |
 | 16/32-bit integer (I;16, I, RGB;16 …)   | scaled to 8 bits: round(v · 255 / max)       |
-| alpha (RGBA, LA, PA, transparent P)     | fully opaque: alpha dropped; otherwise       |
+| 1/2/4-bit gray and palettes             | scaled: round(v · 255 / (2^bits − 1))        |
+| alpha (RGBA, LA, PA, transparent P,     | fully opaque: alpha dropped; otherwise       |
+|   tRNS colour key on gray or RGB)       |                                              |
 |                                         | refused unless `alpha="drop"` (discard it)   |
 |                                         | or `alpha="white"` (composite on white)      |
 | floating point (F)                      | refused                                      |
@@ -15,7 +17,10 @@
 | animations / multi-page files           | first frame                                  |
 | not an image, or damaged                | refused                                      |
 
-Refusals raise `ImageError`. Output is always an 8-bit RGB PNG.
+Refusals raise `ImageError`. Output is always an 8-bit RGB PNG. The size is checked
+from the header, before any pixel is decoded: an image above `MAX_PIXELS` costs no
+memory. 16-bit PNGs with colour or alpha are decoded at full depth (Pillow would keep
+only the high byte) so the scaling rule holds for them too.
 """
 
 from __future__ import annotations
@@ -68,7 +73,8 @@ def to_rgb_array(image: Image.Image, alpha: str = "error") -> np.ndarray:
         raise ImageError("floating-point images are not supported; convert to 8 or 16 bits")
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
         return _high_depth_to_rgb(image)
-    if mode == "P":
+    if mode == "P" or (mode in ("L", "RGB") and "transparency" in image.info):
+        # A tRNS chunk (palette alphas, or a gray/RGB colour key) is transparency.
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif mode == "PA":
         image = image.convert("RGBA")
@@ -107,7 +113,14 @@ def read_image(source: str | os.PathLike | bytes, alpha: str = "error") -> np.nd
                     f"{name} is {image.width}×{image.height}; images above "
                     f"{MAX_PIXELS} pixels are not supported in one piece"
                 )
+            deep = _deep_png(stream)
+            if deep is not None:
+                if not _png_complete(stream):
+                    raise ImageError(f"{name} is a truncated PNG (no IEND chunk)")
+                return _read_deep_png(stream, name, alpha, image)
             image.load()
+            if image.format == "PNG" and not _png_complete(stream):
+                raise ImageError(f"{name} is a truncated PNG (no IEND chunk)")
         except ImageError:
             raise
         except UnidentifiedImageError:
@@ -116,6 +129,63 @@ def read_image(source: str | os.PathLike | bytes, alpha: str = "error") -> np.nd
                 Image.DecompressionBombWarning) as exc:
             raise ImageError(f"{name} could not be decoded: {exc}") from None
         return to_rgb_array(image, alpha)
+
+
+def _png_complete(stream) -> bool:
+    """Whether the PNG ends with its IEND chunk: Pillow alone accepts a cut checksum."""
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(max(0, size - 4096))
+    return b"IEND\xaeB`\x82" in stream.read()
+
+
+def _deep_png(stream) -> int | None:
+    """The PNG colour type if the stream is a 16-bit PNG with colour or alpha, else None."""
+    position = stream.tell()
+    stream.seek(0)
+    head = stream.read(26)
+    stream.seek(position)
+    if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        depth, color_type = head[24], head[25]
+        if depth == 16 and color_type in (2, 4, 6):
+            return color_type
+    return None
+
+
+_EXIF_ORIENTATION = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1),
+}
+
+
+def _read_deep_png(stream, name: str, alpha: str, image: Image.Image) -> np.ndarray:
+    """16-bit RGB / gray+alpha / RGBA PNG at full depth, then the module's rules."""
+    import tensorflow as tf  # Already loaded by the codecs; only needed for this case.
+
+    if alpha not in ALPHA_RULES:
+        raise ValueError(f"alpha must be one of {ALPHA_RULES}")
+    stream.seek(0)
+    try:
+        array = tf.io.decode_png(stream.read(), channels=0, dtype=tf.uint16).numpy()
+    except (tf.errors.OpError, ValueError) as exc:
+        message = getattr(exc, "message", str(exc)).split("\n")[0]
+        raise ImageError(f"{name} could not be decoded: {message}") from None
+    color = _scale_to_uint8(array[..., :-1] if array.shape[-1] in (2, 4) else array, 65535)
+    if color.shape[-1] == 1:
+        color = np.repeat(color, 3, axis=-1)
+    if array.shape[-1] in (2, 4) and not np.all(array[..., -1] == 65535):
+        if alpha == "error":
+            raise ImageError(
+                "image has transparency, which the codecs cannot store; "
+                "pass alpha='drop' (--alpha drop) to discard it or 'white' to flatten it"
+            )
+        if alpha == "white":
+            a = array[..., -1:].astype(np.float64) / 65535.0
+            color = np.round(color * a + 255.0 * (1.0 - a)).astype(np.uint8)
+    orientation = image.getexif().get(0x0112, 1)
+    color = _EXIF_ORIENTATION.get(orientation, lambda a: a)(color)
+    return np.ascontiguousarray(color)
 
 
 def write_png(array: np.ndarray, path: str | os.PathLike) -> None:

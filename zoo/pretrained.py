@@ -59,6 +59,16 @@ class PretrainedEntry:
     #: Folder of the record file (weights may sit beside it); not part of the record.
     source_dir: str = field(default="", compare=False, repr=False)
 
+    def __post_init__(self):
+        # A variable-rate model's builder config names its range; records written before
+        # ranges were recorded (or by a publisher unaware of them) still serve it.
+        kwargs = (self.config or {}).get("kwargs", {}) if isinstance(self.config, dict) else {}
+        if self.lmbda_range is None and kwargs.get("lmbda_range") is not None:
+            low, high = (float(v) for v in kwargs["lmbda_range"])
+            object.__setattr__(self, "lmbda_range", (low, high))
+        elif self.lmbda_range is not None:
+            object.__setattr__(self, "lmbda_range", tuple(float(v) for v in self.lmbda_range))
+
     def record(self) -> dict[str, Any]:
         """The JSON object stored in a `<family>.pretrained.json` file."""
         record = asdict(self)
@@ -254,6 +264,12 @@ def get(name: str, lmbda: float, metric: str = "mse"):
     model = load_model(entry)
     if entry.lmbda_range is None:
         return Codec(model)
+    if getattr(model, "rate_parameter", None) is None:
+        raise WeightsError(f"{entry.file}: the record gives a λ range, but {name} is a fixed-rate model")
+    try:
+        model.check_rate(lmbda)
+    except ValueError as exc:
+        raise WeightsError(f"{entry.file}: the record's λ range exceeds the model's: {exc}") from None
 
     class VariableRateCodec(Codec):
         """Compresses at the λ it was asked for unless told otherwise."""

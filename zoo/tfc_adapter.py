@@ -333,3 +333,30 @@ def finish_decoding(handle: tf.Tensor) -> tf.Tensor:
     """Closes the decoders; the returned op fails if a string was inconsistent."""
     sanity = gen_ops.entropy_decode_finalize(handle)
     return tf.debugging.assert_equal(sanity, True, message="range decoder sanity check failed")
+
+
+# Laplace scale-indexed conditional (learned_step family, seed 001) -------------------
+# Seed 001 §3.1 finds the learned latents Laplacian; the same log-spaced scale table as
+# `GaussianConditional`, with a Laplace density convolved with unit uniform noise.
+
+
+class LaplaceConditional(GaussianConditional):
+    """`GaussianConditional` with a Laplace density (heavier tails than a Gaussian)."""
+
+    def _model(self, compression: bool = False) -> tfc.LocationScaleIndexedEntropyModel:
+        return tfc.LocationScaleIndexedEntropyModel(
+            tfc.NoisyLaplace,
+            self.num_scales,
+            self.scale_fn,
+            coding_rank=3,
+            compression=compression,
+            stateless=True,
+            tail_mass=TAIL_MASS,
+            range_coder_precision=RANGE_CODER_PRECISION,
+        )
+
+    def coded_bits(self, y_hat: tf.Tensor, indexes: tf.Tensor, loc=None) -> tf.Tensor:
+        """Information content of quantized y under integer-indexed scales, bits per image."""
+        loc = 0.0 if loc is None else loc
+        dist = tfc.NoisyLaplace(loc=loc, scale=self.scale_fn(tf.cast(indexes, y_hat.dtype)))
+        return tf.reduce_sum(dist.log_prob(y_hat), axis=(1, 2, 3)) / -math.log(2.0)

@@ -1,0 +1,301 @@
+"""Vector quantization with optimized entropy (seed 000): "Learned transform compression
+with optimized entropy encoding" (anonymous, ICLR 2021 workshop submission; see
+/work/shared/seeds/000_*.txt). Transforms after Mentzer et al., "Conditional Probability
+Models for Deep Image Compression", CVPR 2018 (without the importance map).
+
+    x ─analysis─> z [h, w, C] ─split into C/m vectors of size m─> z⁽ⁱ⁾
+        (k4 s2 convs, residual blocks)            │
+                                nearest of k embeddings E (forward, hard: ẑ, code c)
+                                softmax(−σ‖z⁽ⁱ⁾ − e⁽ʲ⁾‖) (backward, soft: z̃, p̂)
+                                                  │  sg(ẑ − z̃) + z̃
+    x̂ <─synthesis (residual blocks, k4 s2 deconvs)─┘
+    codes c ── range coded with one learned categorical q_c = softmax(logits) over k
+
+m = 1 is scalar quantization (SQ). Payload: [codes string].
+
+Rate terms in the zoo's convention (loss = bits per pixel + λ·distortion). Per image,
+in bits, with n = number of codes:
+    H = −Σᵢ log₂ q_c(cᵢ)                    hard cross-entropy: trains q_c only (the hard
+                                           codes carry no gradient); the real file size
+    S = −Σᵢ Σⱼ p̂ᵢⱼ log₂ sg(q_c(j))           soft cross-entropy: trains encoder and E only
+`forward` returns α·S + β·H bits in training and H at evaluation, so `rd_losses`
+gives loss = (α·S + β·H)/pixels + λ·MSE. The paper's eq. 10 is
+L = d + α′·s + β′·h with s, h per code in nats (eq. 11–12): s = S·ln2/n, h = H·ln2/n.
+Multiplying it by c = n/(pixels·ln2·β′) gives ours with α = α′/β′, β = 1 and
+λ·MSE = c·d; for d = MSE of images on [0, 1], λ = n/(pixels·ln2·β′·255²)
+(`paper_lambda`). β only sets how fast q_c learns relative to the rest (paper §4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import layers, tfc_adapter
+from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
+from zoo.registry import register_model
+
+TRAINING = TrainingDefaults(
+    patchsize=32, batchsize=64, learning_rate=1e-3, num_steps=12_000, decay_at=0.9,
+    source="seed 000 §4: CIFAR-10 32×32, Adam (PyTorch defaults), 15 epochs (~12k steps at 64)",
+)
+
+#: Bits of the quantized CDF of q_c; the range coder's maximum, so rare codes stay cheap.
+CODER_PRECISION = 16
+_LN2 = math.log(2.0)
+
+
+def paper_lambda(codes_per_pixel: float, beta_paper: float = 1.0) -> float:
+    """λ that makes the zoo loss proportional to the paper's eq. 10 (see module docstring).
+
+    Args:
+      codes_per_pixel: n / pixels, e.g. 1/4 for one code per position at 2× downsampling.
+      beta_paper: the paper's β′ (1 in all its experiments).
+    """
+    return codes_per_pixel / (_LN2 * beta_paper * 255.0**2)
+
+
+class ResidualStack(tf.keras.layers.Layer):
+    """Residual blocks (conv3-ReLU-conv3 + identity), plus a skip around every 3 blocks."""
+
+    def __init__(self, filters: int, num_blocks: int, group: int = 3, name: str = "residual", **kw):
+        super().__init__(name=name, **kw)
+        self.group = int(group)
+        self.convs = [
+            layers.conv(filters, 3, name=f"block_{i // 2}_conv_{i % 2}") for i in range(2 * num_blocks)
+        ]
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        group_input = x
+        for i in range(len(self.convs) // 2):
+            x = x + self.convs[2 * i + 1](tf.nn.relu(self.convs[2 * i](x)))
+            if (i + 1) % self.group == 0:
+                # The outer skip of Mentzer et al.: every `group` blocks see their group's input.
+                x = x + group_input
+                group_input = x
+        return x
+
+
+def analysis_transform(num_filters: int, latent_channels: int, steps: int, blocks: int):
+    """`steps` stride-2 kernel-4 convolutions, residual blocks, 3×3 projection to z."""
+    stack = []
+    for i in range(steps):
+        stack += [layers.conv(num_filters, 4, 2, name=f"down_{i}"), tf.keras.layers.ReLU()]
+    stack += [ResidualStack(num_filters, blocks), layers.conv(latent_channels, 3, name="to_latent")]
+    return tf.keras.Sequential(stack, name="analysis")
+
+
+def synthesis_transform(num_filters: int, steps: int, blocks: int):
+    """Mirror of `analysis_transform`; stride-2 kernel-4 transposed convolutions."""
+    stack = [layers.conv(num_filters, 3, name="from_latent"), ResidualStack(num_filters, blocks)]
+    for i in range(steps - 1):
+        stack += [layers.deconv(num_filters, 4, 2, name=f"up_{i}"), tf.keras.layers.ReLU()]
+    stack.append(layers.deconv(3, 4, 2, name=f"up_{steps - 1}"))
+    return tf.keras.Sequential(stack, name="synthesis")
+
+
+class VectorQuantizer(tf.keras.layers.Layer):
+    """k learned embeddings of size m, a learned categorical q_c over them, and its coder.
+
+    Latents [B, h, w, C] are read as [B, h, w, C/m] vectors of size m (channel groups).
+    """
+
+    def __init__(self, num_codes: int, vector_size: int, sigma: float = 1.0,
+                 name: str = "quantizer", **kw):
+        super().__init__(name=name, **kw)
+        self.num_codes = int(num_codes)
+        self.vector_size = int(vector_size)
+        self.sigma = float(sigma)
+        # Created here, not in build(): encoding calls methods other than call().
+        self.codebook = self.add_weight(
+            "codebook", [self.num_codes, self.vector_size],
+            initializer=tf.keras.initializers.RandomUniform(-1.0, 1.0),
+        )
+        self.logits = self.add_weight("logits", [self.num_codes], initializer="zeros")
+
+    def _vectors(self, z: tf.Tensor) -> tf.Tensor:
+        shape = tf.shape(z)
+        groups = z.shape[-1] // self.vector_size
+        return tf.reshape(z, tf.concat([shape[:3], [groups, self.vector_size]], 0))
+
+    def squared_distances(self, vectors: tf.Tensor) -> tf.Tensor:
+        """‖z⁽ⁱ⁾ − e⁽ʲ⁾‖² for vectors [..., m] -> [..., k]."""
+        cross = tf.einsum("...m,km->...k", vectors, self.codebook)
+        d2 = (tf.reduce_sum(tf.square(vectors), -1, keepdims=True) - 2.0 * cross
+              + tf.reduce_sum(tf.square(self.codebook), -1))
+        return tf.maximum(d2, 0.0)  # expansion round-off can go slightly negative
+
+    def codes(self, z: tf.Tensor) -> tf.Tensor:
+        """Index of the nearest embedding per vector: int32 [B, h, w, C/m]."""
+        return tf.argmin(self.squared_distances(self._vectors(z)), -1, output_type=tf.int32)
+
+    def soft_assignments(self, vectors: tf.Tensor) -> tf.Tensor:
+        """p̂ = softmax(−σ‖z − e‖) over the k embeddings (eq. 9)."""
+        # ε keeps the gradient of the norm finite when z sits on an embedding.
+        dist = tf.sqrt(self.squared_distances(vectors) + 1e-9)
+        return tf.nn.softmax(-self.sigma * dist, axis=-1)
+
+    def embed(self, codes: tf.Tensor) -> tf.Tensor:
+        """Codes [B, h, w, G] -> dequantized latents ẑ [B, h, w, G·m]."""
+        vectors = tf.gather(self.codebook, codes)
+        shape = tf.shape(codes)
+        return tf.reshape(vectors, tf.concat([shape[:3], [shape[3] * self.vector_size]], 0))
+
+    def log2_q(self) -> tf.Tensor:
+        return tf.nn.log_softmax(self.logits) / _LN2
+
+    def hard_bits(self, codes: tf.Tensor) -> tf.Tensor:
+        """H = −Σ log₂ q_c(c) per image [B] (eq. 11 before averaging); trains q_c."""
+        return -tf.reduce_sum(tf.gather(self.log2_q(), codes), axis=(1, 2, 3))
+
+    def soft_bits(self, p_soft: tf.Tensor) -> tf.Tensor:
+        """S = −Σ p̂ · log₂ sg(q_c) per image [B] (eq. 12); trains the encoder and E."""
+        log2_q = tf.stop_gradient(self.log2_q())
+        return -tf.reduce_sum(p_soft * log2_q, axis=(1, 2, 3, 4))
+
+    def call(self, z: tf.Tensor, training: bool = False):
+        """Returns (latents for the synthesis, codes, hard bits [B], soft bits [B])."""
+        vectors = self._vectors(z)
+        codes = tf.argmin(self.squared_distances(vectors), -1, output_type=tf.int32)
+        z_hard = self.embed(codes)
+        p_soft = self.soft_assignments(vectors)
+        soft_bits = self.soft_bits(p_soft)
+        if training:
+            z_soft = tf.reshape(tf.einsum("...k,km->...m", p_soft, self.codebook), tf.shape(z))
+            # Forward: the hard choice; backward: the soft relaxation (eq. 4).
+            z_hard = tf.stop_gradient(z_hard - z_soft) + z_soft
+        return z_hard, codes, self.hard_bits(codes), soft_bits
+
+    # Range coding ------------------------------------------------------------------------
+
+    def build_coder(self, compute: bool = True) -> None:
+        """Quantized CDF of q_c, stored as variables (saved with the weights); idempotent."""
+        if hasattr(self, "tables_cdf"):
+            return
+        if compute:
+            pmf = tf.nn.softmax(tf.cast(self.logits, tf.float64)).numpy()
+            cdf, offset = tfc_adapter.categorical_tables(pmf[None], precision=CODER_PRECISION)
+        else:
+            cdf = offset = np.zeros([0], np.int32)
+        # Shape [None]: loading weights replaces tables of any length.
+        self.tables_cdf = tf.Variable(cdf, trainable=False, shape=[None], name="tables_cdf")
+        self.tables_cdf_offset = tf.Variable(
+            offset, trainable=False, shape=[None], name="tables_cdf_offset"
+        )
+
+    @property
+    def coder_ready(self) -> bool:
+        return hasattr(self, "tables_cdf")
+
+    def compress(self, codes: tf.Tensor) -> tf.Tensor:
+        """Codes [B, h, w, G] -> one string per image, every code under the one table q_c."""
+        return tfc_adapter.encode_indexed(
+            codes, tf.zeros_like(codes), self.tables_cdf, self.tables_cdf_offset
+        )
+
+    def decompress(self, strings: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
+        """Strings [B] and the code grid [B, h, w, G] -> codes; fails on invalid codes."""
+        codes = tfc_adapter.decode_indexed(
+            strings, tf.zeros(grid, tf.int32), self.tables_cdf, self.tables_cdf_offset
+        )
+        # The coder's escape mechanism can yield any integer from a foreign string.
+        checks = [
+            tf.debugging.assert_non_negative(codes, message="code index out of range"),
+            tf.debugging.assert_less(codes, self.num_codes, message="code index out of range"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(codes)
+
+
+class VQCompressionModel(CompressionModel):
+    """Mentzer-style transforms with a learned codebook and a learned code distribution."""
+
+    num_payloads = 1
+
+    def __init__(
+        self,
+        num_filters: int = 64,
+        num_res_blocks: int = 10,
+        downsample_steps: int = 1,
+        latent_channels: int | None = None,
+        vector_size: int = 8,
+        num_codes: int = 32,
+        sigma: float = 1.0,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        **kw,
+    ):
+        super().__init__(**kw)
+        latent_channels = int(latent_channels or vector_size)
+        if downsample_steps < 1:
+            raise ValueError(f"downsample_steps must be ≥ 1, got {downsample_steps}")
+        if latent_channels % vector_size:
+            raise ValueError(
+                f"latent_channels ({latent_channels}) must be a multiple of vector_size "
+                f"({vector_size})"
+            )
+        if num_codes < 2:
+            raise ValueError(f"num_codes must be ≥ 2, got {num_codes}")
+        if alpha < 0 or beta < 0:
+            raise ValueError("alpha and beta must be non-negative")
+        self.factor = 2 ** int(downsample_steps)
+        self.latent_channels = latent_channels
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.analysis = analysis_transform(num_filters, latent_channels, downsample_steps,
+                                           num_res_blocks)
+        self.synthesis = synthesis_transform(num_filters, downsample_steps, num_res_blocks)
+        self.quantizer = VectorQuantizer(num_codes, vector_size, sigma)
+
+    @property
+    def codes_per_position(self) -> int:
+        return self.latent_channels // self.quantizer.vector_size
+
+    def codes_per_pixel(self) -> float:
+        """Codes per image pixel (n / pixels), for `paper_lambda`."""
+        return self.codes_per_position / self.factor**2
+
+    def rate_terms(self, x: tf.Tensor, training: bool = True) -> dict[str, tf.Tensor]:
+        """The pieces of the rate: `hard_bits`, `soft_bits` [B], `codes`, `x_hat`."""
+        z = self.analysis(tf.cast(x, tf.float32) / 255.0 - 0.5)
+        z_q, codes, hard, soft = self.quantizer(z, training=training)
+        x_hat = (self.synthesis(z_q) + 0.5) * 255.0
+        return {"hard_bits": hard, "soft_bits": soft, "codes": codes, "x_hat": x_hat}
+
+    def forward(self, x, training):
+        terms = self.rate_terms(x, training)
+        if training:
+            bits = self.alpha * terms["soft_bits"] + self.beta * terms["hard_bits"]
+        else:
+            bits = terms["hard_bits"]  # the real rate (file size up to coder overhead)
+        return terms["x_hat"], bits
+
+    def _encode(self, x, rate):
+        z = self.analysis(x / 255.0 - 0.5)
+        codes = self.quantizer.codes(z)
+        strings = self.quantizer.compress(codes)
+        return [strings[0]], self.quantizer.hard_bits(codes)[0]
+
+    def _decode(self, strings, shape, rate):
+        grid = tf.concat([[1], ceil_div(shape, self.factor), [self.codes_per_position]], 0)
+        codes = self.quantizer.decompress(strings[0][None], grid)
+        return (self.synthesis(self.quantizer.embed(codes)) + 0.5) * 255.0
+
+
+@register_model("vq", training=TRAINING)
+def vq(lmbda: float = 0.0130, metric: str = "mse", **kw) -> VQCompressionModel:
+    """Seed 000: VQ (m=8, k=32, 2× downsampling) with a learned q_c; m=1 gives SQ."""
+    return VQCompressionModel(lmbda=lmbda, metric=metric, **kw)
+
+
+@register_model("vq_tiny", family="vq", tiny=True, training=TRAINING)
+def vq_tiny(lmbda: float = 0.0130, **kw) -> VQCompressionModel:
+    """Tiny VQ model for tests (4× downsampling, two codes of m=2 per position)."""
+    kw.setdefault("num_filters", 8)
+    kw.setdefault("num_res_blocks", 2)
+    kw.setdefault("downsample_steps", 2)
+    kw.setdefault("latent_channels", 4)
+    kw.setdefault("vector_size", 2)
+    kw.setdefault("num_codes", 8)
+    return vq(lmbda=lmbda, **kw)

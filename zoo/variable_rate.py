@@ -1,0 +1,423 @@
+"""λ-conditioning: one set of transforms for a whole range of rate-distortion trade-offs.
+
+Ballé, Chou, Minnen, Singh, Johnston, Agustsson, Hwang, Toderici, "Nonlinear Transform
+Coding", IEEE JSTSP 2021, §V, eq. (18), https://arxiv.org/abs/2007.03034:
+
+    w = h_f(λ) ⊙ v + h_b(λ)        v: a layer's output, w: the next layer's input
+
+with h_f, h_b first-order splines of λ (piecewise linear over log λ, 25 knots, learned
+knot values) or, for comparison, a small MLP. Parameterizations of a transform:
+
+    latent_scaling   x ─g_a─> ·h(λ) ─> y ... ŷ ─> ·h'(λ) ─g_s─> x̂    (one scalar each)
+    latent_affine    the same, per channel, with a bias
+    layer_scaling    x ─conv─> ⊙h_1(λ) ─GDN─> ─conv─> ⊙h_2(λ) ... (every layer, per channel)
+    layer_affine     the same with biases
+    gdn              no insertions; every GDN's β and γ are functions of λ
+
+The entropy model stays independent of λ (the paper finds conditioning it brings little);
+`condition_entropy=True` also conditions the hyper transforms.
+
+How λ reaches the layers: a model owns one `LambdaContext`; its `rd_losses`, `_encode`
+and `_decode` set the per-example λ [B] for the duration of the call, and every
+`ConditionedTransform` reads it. So a family's own `forward`/`_encode`/`_decode` run
+unchanged, and `VariableRateMixin` turns any family whose transforms are Sequentials of
+convolutions, GDN and pointwise layers into a variable-rate one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import tfc_adapter
+
+PARAMETERIZATIONS = ("latent_scaling", "latent_affine", "layer_scaling", "layer_affine", "gdn")
+FUNCTIONS = ("spline", "mlp")
+DEFAULT_RANGE = (0.0018, 0.0483)
+
+
+def check_range(lmbda_range: Sequence[float]) -> tuple[float, float]:
+    """(low, high) as floats; refuses anything but 0 < low < high."""
+    try:
+        low, high = (float(v) for v in lmbda_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"lmbda_range must be two numbers (low, high), got {lmbda_range!r}") from None
+    if not 0 < low < high or not math.isfinite(high):
+        raise ValueError(f"lmbda_range must satisfy 0 < low < high, got ({low:g}, {high:g})")
+    return low, high
+
+
+class LambdaFunction(tf.keras.layers.Layer):
+    """A vector-valued function of λ: [B] -> [B, num_outputs].
+
+    "spline": piecewise linear in log λ between `num_knots` evenly spaced knots spanning
+    `lmbda_range`, constant beyond it. Written as a sum of hat functions so that every
+    knot value gets a (dense) gradient and values at knots are exact.
+    "mlp": log λ (scaled to [-1, 1]) -> tanh layer of `hidden` units -> linear.
+    Both start as the constant `initial`, so a conditioned model starts as the
+    unconditioned one.
+    """
+
+    def __init__(
+        self,
+        num_outputs: int,
+        lmbda_range: Sequence[float] = DEFAULT_RANGE,
+        function: str = "spline",
+        num_knots: int = 25,
+        hidden: int = 32,
+        initial: float | np.ndarray = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if function not in FUNCTIONS:
+            raise ValueError(f"function must be one of {FUNCTIONS}, got {function!r}")
+        if num_knots < 2:
+            raise ValueError(f"a spline needs at least 2 knots, got {num_knots}")
+        self.num_outputs = int(num_outputs)
+        self.low, self.high = check_range(lmbda_range)
+        self.function = function
+        self.num_knots = int(num_knots)
+        self.hidden = int(hidden)
+        self.initial = np.broadcast_to(np.asarray(initial, np.float32), [self.num_outputs]).copy()
+
+    def build(self, input_shape):
+        initial = tf.constant_initializer(self.initial)
+        if self.function == "spline":
+            tiled = np.tile(self.initial[None], [self.num_knots, 1])
+            self.knot_values = self.add_weight(
+                "knot_values", [self.num_knots, self.num_outputs],
+                initializer=tf.constant_initializer(tiled),
+            )
+        else:
+            self.hidden_kernel = self.add_weight(
+                "hidden_kernel", [1, self.hidden],
+                initializer=tf.keras.initializers.RandomUniform(-3.0, 3.0, seed=0),
+            )
+            self.hidden_bias = self.add_weight(
+                "hidden_bias", [self.hidden],
+                initializer=tf.keras.initializers.RandomUniform(-3.0, 3.0, seed=1),
+            )
+            self.output_kernel = self.add_weight(
+                "output_kernel", [self.hidden, self.num_outputs], initializer="zeros"
+            )
+            self.output_bias = self.add_weight("output_bias", [self.num_outputs], initializer=initial)
+        super().build(input_shape)
+
+    def unit_position(self, lmbda: tf.Tensor) -> tf.Tensor:
+        """log λ mapped affinely so that the range becomes [0, 1]."""
+        lmbda = tf.cast(lmbda, tf.float32)
+        log_low, log_high = math.log(self.low), math.log(self.high)
+        return (tf.math.log(lmbda) - log_low) / (log_high - log_low)
+
+    def knot_lambdas(self) -> np.ndarray:
+        """The λ at each knot (log-spaced over the range)."""
+        return np.exp(np.linspace(math.log(self.low), math.log(self.high), self.num_knots))
+
+    def call(self, lmbda: tf.Tensor) -> tf.Tensor:
+        u = tf.reshape(self.unit_position(lmbda), [-1, 1])
+        if self.function == "spline":
+            t = tf.clip_by_value(u * (self.num_knots - 1), 0.0, self.num_knots - 1.0)
+            knots = tf.range(self.num_knots, dtype=tf.float32)[None]
+            hats = tf.nn.relu(1.0 - tf.abs(t - knots))  # [B, K]; rows sum to 1
+            return tf.matmul(hats, self.knot_values)
+        h = tf.tanh(tf.matmul(2.0 * u - 1.0, self.hidden_kernel) + self.hidden_bias)
+        return tf.matmul(h, self.output_kernel) + self.output_bias
+
+
+class LambdaContext:
+    """Carries the per-example λ [B] of the current call to the λ-dependent layers.
+
+    Not a layer (nothing to save); set only inside `use`, within one call or trace.
+    """
+
+    def __init__(self):
+        self._value: tf.Tensor | None = None
+
+    @contextlib.contextmanager
+    def use(self, lmbda: tf.Tensor) -> Iterator[tf.Tensor]:
+        previous, self._value = self._value, tf.reshape(tf.cast(lmbda, tf.float32), [-1])
+        try:
+            yield self._value
+        finally:
+            self._value = previous
+
+    @property
+    def active(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> tf.Tensor:
+        if self._value is None:
+            raise RuntimeError("a λ-conditioned layer was called outside LambdaContext.use()")
+        return self._value
+
+
+def _per_example(values: tf.Tensor) -> tf.Tensor:
+    """[B, C] -> broadcastable against feature maps [B, H, W, C]."""
+    return values[:, None, None, :]
+
+
+class LambdaModulation(tf.keras.layers.Layer):
+    """Eq. (18): w = h_f(λ) ⊙ v (+ h_b(λ)), per channel or one scalar for all channels."""
+
+    def __init__(self, per_channel: bool = True, bias: bool = False, lmbda_range=DEFAULT_RANGE,
+                 function: str = "spline", num_knots: int = 25, **kwargs):
+        super().__init__(**kwargs)
+        self.per_channel = per_channel
+        self.bias = bias
+        self.fn_args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots}
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        n = channels if self.per_channel else 1
+        self.scale_fn = LambdaFunction(n, initial=1.0, name="scale", **self.fn_args)
+        self.shift_fn = LambdaFunction(n, initial=0.0, name="shift", **self.fn_args) if self.bias else None
+        super().build(input_shape)
+
+    def call(self, v: tf.Tensor, lmbda: tf.Tensor) -> tf.Tensor:
+        w = v * _per_example(self.scale_fn(lmbda))
+        if self.shift_fn is not None:
+            w += _per_example(self.shift_fn(lmbda))
+        return w
+
+
+class LambdaGDN(tf.keras.layers.Layer):
+    """GDN (Ballé et al. 2016) whose β [C] and γ [C, C] are functions of λ.
+
+        y_i = x_i / sqrt(β_i(λ) + Σ_j γ_ij(λ) x_j²)      (inverse: × instead of /)
+
+    β and γ are kept non-negative as squares of lower-bounded raw values; they start
+    as tensorflow-compression's defaults (β = 1, γ = 0.1·I).
+    """
+
+    def __init__(self, inverse: bool = False, lmbda_range=DEFAULT_RANGE, function: str = "spline",
+                 num_knots: int = 25, beta_min: float = 1e-6, gamma_init: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.inverse = bool(inverse)
+        self.beta_min = float(beta_min)
+        self.gamma_init = float(gamma_init)
+        self.fn_args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots}
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.channels = c
+        self.beta_fn = LambdaFunction(c, initial=1.0, name="beta", **self.fn_args)
+        gamma = math.sqrt(self.gamma_init) * np.eye(c, dtype=np.float32)
+        self.gamma_fn = LambdaFunction(c * c, initial=gamma.reshape(-1), name="gamma", **self.fn_args)
+        super().build(input_shape)
+
+    def call(self, x: tf.Tensor, lmbda: tf.Tensor) -> tf.Tensor:
+        c = self.channels
+        beta = tf.square(tfc_adapter.lower_bound(self.beta_fn(lmbda), math.sqrt(self.beta_min)))
+        gamma = tf.square(tfc_adapter.lower_bound(self.gamma_fn(lmbda), 0.0))
+        gamma = tf.reshape(gamma, [-1, c, c])
+        norm = tf.einsum("bhwj,bij->bhwi", tf.square(x), gamma) + _per_example(beta)
+        return x * tf.sqrt(norm) if self.inverse else x * tf.math.rsqrt(norm)
+
+
+def _is_conv(layer: tf.keras.layers.Layer) -> bool:
+    return isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Dense))
+
+
+class ConditionedTransform(tf.keras.layers.Layer):
+    """The layers of a Sequential transform with λ-dependent pieces inserted or swapped in.
+
+    Args:
+      transform: a Sequential (unbuilt) of convolutions, GDN and pointwise layers.
+      role: "analysis" (latents are its output), "synthesis" (latents are its input) or
+        "hyper" (condition after every convolution, output included).
+      parameterization: one of `PARAMETERIZATIONS`.
+      context: the model's `LambdaContext`.
+    """
+
+    def __init__(self, transform: tf.keras.Sequential, role: str, parameterization: str,
+                 context: LambdaContext, lmbda_range=DEFAULT_RANGE, function: str = "spline",
+                 num_knots: int = 25, **kwargs):
+        kwargs.setdefault("name", transform.name)
+        super().__init__(**kwargs)
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got {parameterization!r}"
+            )
+        if role not in ("analysis", "synthesis", "hyper"):
+            raise ValueError(f"unknown role {role!r}")
+        self.context = context
+        self.parameterization = parameterization
+        args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots}
+        kind, _, _ = parameterization.partition("_")
+        affine = parameterization.endswith("_affine")
+
+        def modulation(i):
+            return LambdaModulation(per_channel=parameterization != "latent_scaling",
+                                    bias=affine, name=f"lambda_{i}", **args)
+
+        source = list(transform.layers)
+        stages: list[tf.keras.layers.Layer] = []
+        if parameterization == "gdn":
+            for layer in source:
+                if tfc_adapter.is_gdn(layer):
+                    stages.append(LambdaGDN(inverse=layer.inverse, name=layer.name, **args))
+                else:
+                    stages.append(layer)
+            if not any(isinstance(s, LambdaGDN) for s in stages):
+                raise ValueError(
+                    f"parameterization 'gdn' needs GDN layers, and {transform.name} has none; "
+                    "use a layer_* or latent_* parameterization"
+                )
+        elif kind == "latent" and role == "synthesis":
+            stages = [modulation(0)] + source
+        elif kind == "latent":
+            stages = source + [modulation(len(source))]
+        else:  # layer-wise: after every convolution (synthesis: before the first, not after the last)
+            if role == "synthesis":
+                stages.append(modulation(0))
+            for i, layer in enumerate(source):
+                stages.append(layer)
+                last = i == len(source) - 1
+                if _is_conv(layer) and not (last and role == "synthesis"):
+                    stages.append(modulation(i + 1))
+        self.stages = stages
+
+    def __call__(self, *args, **kwargs):
+        # From the root name scope: variable names (the keys of weights files) must not
+        # depend on whether the model was first built inside its own `__call__` (which
+        # opens the model's scope) or by `rd_losses`.
+        with tf.name_scope(""):
+            return super().__call__(*args, **kwargs)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        lmbda = self.context.get()
+        for stage in self.stages:
+            if isinstance(stage, (LambdaModulation, LambdaGDN)):
+                x = stage(x, lmbda)
+            else:
+                x = stage(x)
+        return x
+
+
+class VariableRateMixin:
+    """Makes a `CompressionModel` family variable-rate; put it first among the bases.
+
+    The subclass calls `_make_variable_rate(...)` at the end of `__init__`. Training
+    takes a per-example λ [B] (`rd_losses(x, lmbda=...)`, used in the transforms and in
+    the loss); without one the model runs at its default `self.lmbda`. Coding takes λ
+    as the `rate` of `compress`/`decompress`, which the container records.
+    """
+
+    rate_parameter = "lmbda"
+
+    def _make_variable_rate(
+        self,
+        lmbda_range: Sequence[float],
+        parameterization: str,
+        function: str = "spline",
+        num_knots: int = 25,
+        condition_entropy: bool = False,
+        transforms: Sequence[tuple[str, str]] = (("analysis", "analysis"), ("synthesis", "synthesis")),
+        hyper_transforms: Sequence[str] = (),
+    ) -> None:
+        """Replaces the named Sequential attributes by their λ-conditioned versions.
+
+        Args:
+          transforms: (attribute, role) of the main transforms.
+          hyper_transforms: attributes conditioned only with `condition_entropy`.
+        """
+        self.lmbda_range = check_range(lmbda_range)
+        low, high = self.lmbda_range
+        if not low * (1 - 1e-9) <= self.lmbda <= high * (1 + 1e-9):
+            raise ValueError(f"default lmbda {self.lmbda:g} is outside lmbda_range [{low:g}, {high:g}]")
+        if function not in FUNCTIONS:
+            raise ValueError(f"function must be one of {FUNCTIONS}, got {function!r}")
+        # The names every variable-rate model shares (zoo.codec, zoo.rate_control read them).
+        self.rate_range = self.lmbda_range
+        self.default_rate = self.lmbda
+        self.parameterization = parameterization
+        self.condition_entropy = bool(condition_entropy)
+        self.lambda_context = LambdaContext()
+        args = {"lmbda_range": self.lmbda_range, "function": function, "num_knots": num_knots}
+        for attribute, role in transforms:
+            setattr(self, attribute, ConditionedTransform(
+                getattr(self, attribute), role, parameterization, self.lambda_context, **args))
+        if condition_entropy:
+            if not hyper_transforms:
+                raise ValueError(
+                    "condition_entropy needs a model with hyper transforms (e.g. hyperprior_vr); "
+                    "a factorized prior has no λ-dependent input"
+                )
+            # Hyper transforms use ReLU, not GDN: give them per-channel affine maps instead.
+            hyper = "layer_affine" if parameterization == "gdn" else parameterization
+            for attribute in hyper_transforms:
+                setattr(self, attribute, ConditionedTransform(
+                    getattr(self, attribute), "hyper", hyper, self.lambda_context, **args))
+
+    # λ -------------------------------------------------------------------------------
+
+    def check_rate(self, rate: float) -> float:
+        """λ as a float if it lies in the model's range, else a ValueError naming the range."""
+        low, high = self.lmbda_range
+        try:
+            value = float(rate)
+        except (TypeError, ValueError):
+            raise ValueError(f"λ must be a number, got {rate!r}") from None
+        if not (math.isfinite(value) and low * (1 - 1e-9) <= value <= high * (1 + 1e-9)):
+            raise ValueError(
+                f"λ={value:g} is outside the range of {self.registry_name}: "
+                f"λ ∈ [{low:g}, {high:g}]"
+            )
+        return value
+
+    def _lambdas(self, x: tf.Tensor, lmbda: tf.Tensor | float | None) -> tf.Tensor:
+        """Per-example λ [B]: given (scalar or [B]) or the default."""
+        batch = tf.shape(x)[0]
+        value = self.lmbda if lmbda is None else lmbda
+        return tf.broadcast_to(tf.reshape(tf.cast(value, tf.float32), [-1]), [batch])
+
+    # Training ------------------------------------------------------------------------
+
+    def rd_losses(self, x, training: bool = True, lmbda=None):
+        per_example = self._lambdas(x, lmbda)
+        with self.lambda_context.use(per_example):
+            return super().rd_losses(x, training=training, lmbda=None if lmbda is None else per_example)
+
+    def forward(self, x, training):
+        if self.lambda_context.active:
+            return super().forward(x, training)
+        with self.lambda_context.use(self._lambdas(x, None)):
+            return super().forward(x, training)
+
+    # Coding --------------------------------------------------------------------------
+
+    def _coding_lambda(self, rate: tf.Tensor) -> tf.Tensor:
+        # rate ≤ 0 means "not given" (the signature's default): code at the default λ.
+        rate = tf.cast(rate, tf.float32)
+        return tf.reshape(tf.where(rate > 0, rate, self.lmbda), [1])
+
+    def _encode(self, x, rate):
+        with self.lambda_context.use(self._coding_lambda(rate)):
+            return super()._encode(x, rate)
+
+    def _decode(self, strings, shape, rate):
+        with self.lambda_context.use(self._coding_lambda(rate)):
+            return super()._decode(strings, shape, rate)
+
+
+def log_uniform_lambdas(batch: int | tf.Tensor, lmbda_range: Sequence[float], seed: tf.Tensor) -> tf.Tensor:
+    """[batch] λ drawn log-uniformly from `lmbda_range` (stateless: same seed, same draw).
+
+    Args:
+      batch: number of examples.
+      lmbda_range: (low, high).
+      seed: shape [2] integer seed (e.g. (run seed, step·replicas + replica)).
+    """
+    low, high = check_range(lmbda_range)
+    u = tf.random.stateless_uniform([batch], seed=seed, dtype=tf.float32)
+    return tf.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+
+
+def geometric_mean(lmbda_range: Sequence[float]) -> float:
+    """The default λ of a variable-rate model: the middle of its range on a log scale."""
+    low, high = check_range(lmbda_range)
+    return math.sqrt(low * high)
