@@ -50,46 +50,44 @@ class VariableRateHyperprior(VariableRateMixin, ScaleHyperprior):
                                  hyper_transforms=("hyper_analysis", "hyper_synthesis"))
 
 
-def _resolve(lmbda, lmbda_range, metric, num_filters, num_latents, high_from):
+def _build(
+    cls: type,
+    lmbda: float | None = None,
+    lmbda_range: Sequence[float] = DEFAULT_RANGE,
+    parameterization: str = "gdn",
+    function: str = "spline",
+    metric: str = "mse",
+    num_filters: int | None = None,
+    num_latents: int | None = None,
+    **kw,
+):
+    """Builds `cls` for a λ range; filter counts as the fixed-rate model at its top needs."""
     low_high = check_range(lmbda_range)
-    # Capacity as the published fixed-rate model at the top of the range needs.
-    n, m = filters_for(low_high[1], metric, high_from=high_from)
+    n, m = filters_for(low_high[1], metric, high_from=6)
     lmbda = geometric_mean(low_high) if lmbda is None else float(lmbda)
-    return low_high, lmbda, num_filters or n, num_latents or m
+    return cls(num_filters or n, num_latents or m, lmbda_range=low_high,
+               parameterization=parameterization, function=function, lmbda=lmbda,
+               metric=metric, **kw)
 
 
 @register_model("factorized_vr", training=TRAINING, lmbda_range=DEFAULT_RANGE)
-def factorized_vr(
-    lmbda: float | None = None,
-    lmbda_range: Sequence[float] = DEFAULT_RANGE,
-    parameterization: str = "gdn",
-    function: str = "spline",
-    metric: str = "mse",
-    num_filters: int | None = None,
-    num_latents: int | None = None,
-    **kw,
-) -> VariableRateFactorized:
-    """Variable-rate factorized prior (Ballé et al. 2021 §V); λ ∈ lmbda_range."""
-    low_high, lmbda, n, m = _resolve(lmbda, lmbda_range, metric, num_filters, num_latents, 6)
-    return VariableRateFactorized(n, m, lmbda_range=low_high, parameterization=parameterization,
-                                  function=function, lmbda=lmbda, metric=metric, **kw)
+def factorized_vr(**kw) -> VariableRateFactorized:
+    """Variable-rate factorized prior (Ballé et al. 2021 §V); λ ∈ lmbda_range.
+
+    Arguments: lmbda, lmbda_range, parameterization (latent_scaling, latent_affine,
+    layer_scaling, layer_affine, gdn), function (spline, mlp), metric, num_filters,
+    num_latents, num_knots, condition_entropy.
+    """
+    return _build(VariableRateFactorized, **kw)
 
 
 @register_model("hyperprior_vr", training=TRAINING, lmbda_range=DEFAULT_RANGE)
-def hyperprior_vr(
-    lmbda: float | None = None,
-    lmbda_range: Sequence[float] = DEFAULT_RANGE,
-    parameterization: str = "gdn",
-    function: str = "spline",
-    metric: str = "mse",
-    num_filters: int | None = None,
-    num_latents: int | None = None,
-    **kw,
-) -> VariableRateHyperprior:
-    """Variable-rate scale hyperprior (Ballé et al. 2021 §V); λ ∈ lmbda_range."""
-    low_high, lmbda, n, m = _resolve(lmbda, lmbda_range, metric, num_filters, num_latents, 6)
-    return VariableRateHyperprior(n, m, lmbda_range=low_high, parameterization=parameterization,
-                                  function=function, lmbda=lmbda, metric=metric, **kw)
+def hyperprior_vr(**kw) -> VariableRateHyperprior:
+    """Variable-rate scale hyperprior (Ballé et al. 2021 §V); λ ∈ lmbda_range.
+
+    Arguments as `factorized_vr`.
+    """
+    return _build(VariableRateHyperprior, **kw)
 
 
 @register_model("factorized_vr_tiny", family="factorized_vr", tiny=True, training=TRAINING,

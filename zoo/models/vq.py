@@ -43,7 +43,7 @@ TRAINING = TrainingDefaults(
 )
 
 #: Bits of the quantized CDF of q_c; the range coder's maximum, so rare codes stay cheap.
-CODER_PRECISION = 16
+CODER_PRECISION = tfc_adapter.RANGE_CODER_PRECISION
 _LN2 = math.log(2.0)
 
 
