@@ -17,13 +17,14 @@ the Gaussian (used by the Shannon lower bound in `zoo.toy.references`).
 
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
 import tensorflow as tf
 
 
-class ToySource:
+class ToySource(abc.ABC):
     """A random vector in R^N with a sampler and an exact log-density.
 
     Attributes:
@@ -38,27 +39,31 @@ class ToySource:
     extent: tuple[tuple[float, float], ...] = ()
     bounds: tuple[tuple[float, float], ...] = ()
 
+    @abc.abstractmethod
     def sample(self, num: int | tf.Tensor, rng: tf.random.Generator) -> tf.Tensor:
         """Draws `num` samples, shape [num, N], float32."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def log_prob(self, x: tf.Tensor) -> tf.Tensor:
         """Natural log of the density at `x` [..., N]; shape [...]."""
-        raise NotImplementedError
+        ...
 
     def prob(self, x: np.ndarray) -> np.ndarray:
         """The density as numpy, for plots and numerical references."""
         return np.exp(self.log_prob(tf.constant(x, tf.float32)).numpy())
 
     @property
+    @abc.abstractmethod
     def differential_entropy_bits(self) -> float:
         """h(X) in bits (closed form)."""
-        raise NotImplementedError
+        ...
 
     @property
+    @abc.abstractmethod
     def variance(self) -> float:
         """E‖X − E X‖², the distortion of the zero-rate code."""
-        raise NotImplementedError
+        ...
 
 
 class Laplace(ToySource):
