@@ -7,6 +7,8 @@
         --anchors=kodak_published.json --anchor_curves='tfc-paper/bpg444'
     # Every pretrained λ of a model on a folder of images:
     python -m recipes.evaluate --model=hyperprior --dataset=/data/photos
+    # Every shipped model (all families and metrics) against the classical codecs:
+    python -m recipes.evaluate --model=pretrained --output=runs/kodak
 
 Writes `<output>/<curve>.json` (CompressAI's schema), `<curve>.per_image.json`,
 `bd_rate.json`, `summary.txt`, `rd.png` and `run.json` (flags, git revision, library
@@ -28,8 +30,9 @@ from absl import app, flags  # noqa: E402
 from recipes import classical, evaluation  # noqa: E402
 
 _MODEL = flags.DEFINE_string(
-    "model", None, "Registry name of a learned model; `none` (or unset without --weights) "
-    "evaluates classical codecs only.")
+    "model", None, "Registry name of a learned model; `pretrained`: every shipped model "
+    "(one curve per model and metric); `none` (or unset without --weights) evaluates "
+    "classical codecs only.")
 _LMBDA = flags.DEFINE_list(
     "lmbda", [], "λ values of pretrained weights (default: every pretrained λ of --model).")
 _WEIGHTS = flags.DEFINE_list(

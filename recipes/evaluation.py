@@ -194,7 +194,8 @@ def learned_codecs(
     """Zoo `Codec`s to evaluate, grouped into curves named `<model>-<metric>`.
 
     Args:
-      model: registry name, or None / "none" (then only `weights` count).
+      model: registry name, "pretrained" (every shipped model: one curve per name and
+        metric), or None / "none" (then only `weights` count).
       lmbdas: λ values of pretrained weights; default every pretrained λ of `model`.
       weights: weight files to use instead of pretrained ones (any model).
       metric: which pretrained weights ("mse" or "ms-ssim").
@@ -212,6 +213,11 @@ def learned_codecs(
             groups.setdefault(f"{codec.name}-{codec.metric}", []).append(codec)
         return groups
     if model is None:
+        return groups
+    if model == "pretrained":
+        shipped = {(e.name, e.metric, e.lmbda) for e in zoo.list_pretrained()}  # newest only
+        for name, metric_, lmbda in sorted(shipped):
+            groups.setdefault(f"{name}-{metric_}", []).append(zoo.get(name, lmbda, metric_))
         return groups
     if not lmbdas:
         lmbdas = sorted({e.lmbda for e in zoo.list_pretrained(model, metric)})

@@ -10,6 +10,8 @@ trained models) and seed 001 Fig. 5 (test-time scaling of quantization steps):
 
     python -m recipes.rate_study --quick --workdir /tmp/rate_study     # minutes, tiny
     python -m recipes.rate_study --workdir runs/rate_study             # hours on a CPU
+    python -m recipes.rate_study --groups full,step &  python -m recipes.rate_study --groups vr
+                                          # two processes, then once more to evaluate
 
 Trained variants are reused when their `weights.npz` exists, so an interrupted study
 resumes where it stopped (a partly trained variant resumes from its checkpoint).
@@ -60,6 +62,9 @@ class StudyConfig:
     max_images: int | None = None
     seed: int = 0
     progress: bool = True
+    #: Variant groups to train ("full", "vr", "step"): several processes can train
+    #: disjoint groups of one study at once, then one more run (all groups) evaluates.
+    groups: Sequence[str] = ("full", "vr", "step")
 
     @property
     def lmbda_range(self) -> tuple[float, float]:
@@ -107,16 +112,16 @@ def train_all(config: StudyConfig) -> dict[str, Any]:
     family = config.model_name(config.family)
     vr = config.model_name(f"{config.family}_vr")
     paths: dict[str, Any] = {"full": {}, "vr": {}, "step": {}}
-    for lmbda in config.lambdas:
+    for lmbda in config.lambdas if "full" in config.groups else ():
         paths["full"][lmbda] = train_variant(config, f"full-{lmbda:g}", family, lmbda)
     low, high = config.lmbda_range
-    for parameterization in config.parameterizations:
+    for parameterization in config.parameterizations if "vr" in config.groups else ():
         paths["vr"][parameterization] = train_variant(
             config, f"vr-{parameterization}", vr, None,
             {"parameterization": parameterization, "function": config.function,
              "lmbda_range": [low, high]},
         )
-    for name in config.step_models:
+    for name in config.step_models if "step" in config.groups else ():
         if config.model_name(name) not in zoo.list_models():
             continue
         # Trained at the highest rate; β ≥ 1 only lowers it (seed 001 §4).
@@ -197,6 +202,9 @@ def run(config: StudyConfig) -> dict[str, Any]:
     """Trains (or reuses) every variant, evaluates them and writes the report."""
     Path(config.workdir).mkdir(parents=True, exist_ok=True)
     paths = train_all(config)
+    if set(config.groups) != {"full", "vr", "step"}:
+        return {"table": f"trained {', '.join(config.groups)}; run all groups to evaluate",
+                "plot": None, "output": config.workdir}
     curves = evaluate_all(config, paths)
     return report(config, curves)
 
@@ -219,6 +227,8 @@ def main(argv: Sequence[str]) -> None:
         changes["step_models"] = tuple(m for m in f.step_models if m)
     if f.model_overrides:
         changes["model_overrides"] = json.loads(f.model_overrides)
+    if f.groups:
+        changes["groups"] = tuple(f.groups)
     changes.update(family=f.family, train_data=f.train_data, eval_data=f.eval_data,
                    function=f.function, seed=f.seed)
     config = (quick_config(f.workdir, **changes) if f.quick
@@ -244,5 +254,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("train_data", CID22_TRAINING, "Training images (folder, glob or tfds).")
     flags.DEFINE_string("eval_data", "kodak", "Evaluation images (tfds name, folder or glob).")
     flags.DEFINE_integer("seed", 0, "Seed of crops and λ draws.")
+    flags.DEFINE_list("groups", None, "Train only these variant groups (full, vr, step), to "
+                      "split a study over processes; evaluation needs all three.")
     app.run(main)
 

@@ -263,17 +263,41 @@ class Trainer:
             self.initialize_from(self.config.init_from)
         return int(self.step.numpy())
 
+    #: Sub-modules a warm start may copy between families that share them.
+    SHARED_PARTS = ("analysis", "synthesis", "hyper_analysis", "side_entropy_model")
+
     def initialize_from(self, path: str) -> None:
-        """Copies the trainable weights of an artifact of the same architecture."""
+        """Copies trained weights from an artifact.
+
+        The same architecture: every trainable variable (fine-tuning to another λ).
+        Another family: each of `SHARED_PARTS` that both models have with identical
+        variable shapes (a warm start, e.g. `mean_scale` from `hyperprior`'s transforms);
+        the rest keeps its fresh initialization.
+        """
         from zoo import weights
 
-        source = weights.load(path).trainable_variables
-        target = self.model.trainable_variables
-        if [tuple(v.shape) for v in source] != [tuple(v.shape) for v in target]:
-            raise ValueError(f"--init_from {path}: the architectures differ")
-        for src, dst in zip(source, target):
-            dst.assign(src)
-        logging.info("Initialized from %s.", path)
+        source_model = weights.load(path)
+        source, target = source_model.trainable_variables, self.model.trainable_variables
+        if [tuple(v.shape) for v in source] == [tuple(v.shape) for v in target]:
+            for src, dst in zip(source, target):
+                dst.assign(src)
+            logging.info("Initialized from %s.", path)
+            return
+        copied = []
+        for part in self.SHARED_PARTS:
+            src_part = getattr(source_model, part, None)
+            dst_part = getattr(self.model, part, None)
+            if src_part is None or dst_part is None:
+                continue
+            src_vars, dst_vars = src_part.trainable_variables, dst_part.trainable_variables
+            if dst_vars and [tuple(v.shape) for v in src_vars] == [tuple(v.shape) for v in dst_vars]:
+                for src, dst in zip(src_vars, dst_vars):
+                    dst.assign(src)
+                copied.append(part)
+        if not copied:
+            raise ValueError(f"--init_from {path}: the architectures share no part "
+                             f"({', '.join(self.SHARED_PARTS)}) of identical shape")
+        logging.info("Warm start from %s: copied %s.", path, ", ".join(copied))
 
     def weights_finite(self) -> bool:
         return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_variables)

@@ -47,7 +47,7 @@ _CODECS: dict = {}
 
 def codec_for(name: str) -> zoo.Codec:
     if name not in _CODECS:
-        tf.random.set_seed(7)
+        tf.keras.utils.set_random_seed(7)  # Keras initializers seed from Python random
         model = zoo.create_model(name)
         make_informative(model)
         _CODECS[name] = zoo.Codec(model)

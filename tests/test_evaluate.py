@@ -96,6 +96,14 @@ def test_model_without_pretrained_weights_points_to_weights_flag():
         evaluation.learned_codecs("hyperprior_tiny")
 
 
+def test_pretrained_selects_every_shipped_model_once():
+    groups = evaluation.learned_codecs("pretrained")
+    shipped = {(e.name, e.metric, e.lmbda) for e in zoo.list_pretrained()}
+    assert set(groups) == {f"{name}-{metric}" for name, metric, _ in shipped}
+    coded = {(c.name, c.metric, c.lmbda) for codecs in groups.values() for c in codecs}
+    assert coded == shipped and sum(map(len, groups.values())) == len(shipped)
+
+
 # Whole runs --------------------------------------------------------------------------------
 
 

@@ -185,3 +185,29 @@ def test_multi_worker_mirrored_two_processes_agree(images: Path, tmp_path: Path)
     # Only the chief wrote to the work dir.
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.suffix == ".index") == [
         "ckpt-3.index"]
+
+
+def test_warm_start_copies_the_transforms_another_family_shares(images: Path, tmp_path: Path):
+    from zoo import weights
+
+    source = tmp_path / "hp"
+    assert _run(_train_cmd(images, source, "--num_steps=2")).returncode == 0
+    target = tmp_path / "ms"
+    cmd = _train_cmd(images, target, "--num_steps=1", "--learning_rate=1e-9",
+                     f"--init_from={source / 'weights.npz'}")
+    cmd[cmd.index("hyperprior_tiny")] = "mean_scale_tiny"
+    result = _run(cmd)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "copied analysis, synthesis, hyper_analysis, side_entropy_model" in result.stderr
+    hp = weights.load(source / "weights.npz")
+    ms = weights.load(target / "weights.npz")
+    # One step at lr 1e-9 leaves the copied kernels where they were; the mean-scale hyper
+    # synthesis (twice as many outputs) is fresh.
+    for part in ("analysis", "synthesis"):
+        for a, b in zip(getattr(hp, part).trainable_variables, getattr(ms, part).trainable_variables):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    assert ms.hyper_synthesis.trainable_variables[-1].shape != hp.hyper_synthesis.trainable_variables[-1].shape
+    # Nothing shared: refused with the reason.
+    cmd[cmd.index("mean_scale_tiny")] = "vq_tiny"
+    result = _run([*cmd[:-1], f"--init_from={source / 'weights.npz'}", f"--workdir={tmp_path / 'vq'}"])
+    assert result.returncode != 0 and "share no part" in result.stderr

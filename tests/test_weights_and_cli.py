@@ -102,3 +102,24 @@ def test_cli_help_and_models():
         assert _cli(sub, "--help").returncode == 0
     result = _cli("models", "--all")
     assert result.returncode == 0 and "hyperprior_tiny" in result.stdout
+
+
+def test_compact_artifact_halves_kernels_and_loads_back_exactly(artifact, tmp_path, odd_image):
+    from export import compact
+
+    path, _, codec = artifact
+    small = tmp_path / "compact.npz"
+    compact.compact(path, small)
+    meta, arrays = weights.read(small.read_bytes())
+    kernels = [k for k in arrays if k.rsplit("/", 1)[-1].startswith("kernel")]
+    assert kernels and all(arrays[k].dtype == np.float16 for k in kernels)
+    assert meta["training"] == {"steps": 0} and meta["compacted_from"] == codec.fingerprint
+    assert small.stat().st_size < path.stat().st_size
+    loaded = zoo.load(small)  # float16 kernels widen exactly: the fingerprint still matches
+    assert loaded.fingerprint == meta["fingerprint"] != codec.fingerprint
+    data = loaded.compress(odd_image)
+    np.testing.assert_array_equal(zoo.load(small).decompress(data), loaded.decompress(data))
+    # A kernel that is not float16-exact cannot be stored as float16.
+    model = zoo.create_model("hyperprior_tiny", lmbda=0.0067)
+    with pytest.raises(ValueError, match="round_kernels"):
+        weights.save(model, tmp_path / "x.npz", half_kernels=True)

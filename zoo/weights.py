@@ -59,11 +59,44 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def save(model: tf.keras.Model, path: str | os.PathLike, **metadata: Any) -> str:
-    """Writes the model's weights artifact atomically; returns the file's sha256."""
+def _is_kernel(key: str) -> bool:
+    return key.rsplit("/", 1)[-1].startswith("kernel")
+
+
+def round_kernels(model: tf.keras.Model) -> int:
+    """Rounds every convolution/dense kernel to float16 precision, in place.
+
+    Done once, before a model is evaluated and published: its artifact can then store
+    the kernels as float16 (half the bytes) and load them back exactly. Returns the
+    number of kernels rounded. The fingerprint changes, since the values do.
+    """
+    count = 0
+    for v in _ordered_variables(model):
+        if _is_kernel(v.name) and v.dtype == tf.float32:
+            v.assign(tf.cast(tf.cast(v, tf.float16), tf.float32))
+            count += 1
+    return count
+
+
+def save(
+    model: tf.keras.Model, path: str | os.PathLike, half_kernels: bool = False, **metadata: Any
+) -> str:
+    """Writes the model's weights artifact atomically; returns the file's sha256.
+
+    With `half_kernels`, float32 kernels are stored as float16; they must already hold
+    float16 values (`round_kernels`), so loading widens them back exactly and the
+    fingerprint (computed on the float32 variables) is the same.
+    """
     if not model.coders_ready:
         model.build_coders()
     arrays = variable_arrays(model)
+    if half_kernels:
+        for key, value in arrays.items():
+            if _is_kernel(key) and value.dtype == np.float32:
+                half = value.astype(np.float16)
+                if not np.array_equal(half.astype(np.float32), value):
+                    raise ValueError(f"{key} is not float16-exact; call round_kernels first")
+                arrays[key] = half
     meta = {
         "format": FORMAT,
         "config": model.builder_config,
@@ -109,6 +142,8 @@ def assign(model: tf.keras.Model, arrays: dict[str, np.ndarray], source: str = "
         )
     for key, var in zip(expected, variables):
         value = arrays[key]
+        if value.dtype == np.float16 and var.dtype == tf.float32 and _is_kernel(key):
+            value = arrays[key] = value.astype(np.float32)  # exact: compact artifacts
         if value.dtype != var.dtype.as_numpy_dtype or (
             var.shape.is_fully_defined() and tuple(var.shape) != value.shape
         ):
