@@ -819,18 +819,18 @@ DECODER_SETTINGS = [{"threads": t, "onednn": o} for t in (1, 2) for o in ("0", "
 
 
 def full_size_weights() -> list[str]:
-    """Trained full-size hyperprior artifacts shipped under zoo/ (if any)."""
-    from zoo import weights as weights_lib
+    """One trained full-size artifact shipped under zoo/ per model name and metric (the
+    middle of its λ ladder): every shipped family is measured, not only the first."""
+    import zoo
+    from zoo import pretrained
 
+    by_model: dict[tuple[str, str], list] = {}
+    for entry in zoo.list_pretrained():
+        by_model.setdefault((entry.name, entry.metric), []).append(entry)
     found = []
-    for path in sorted((ROOT / "zoo").rglob("*.npz")):
-        try:
-            meta, _ = weights_lib.read(path.read_bytes(), str(path))
-        except Exception:
-            continue
-        name = meta.get("config", {}).get("name", "")
-        if name == "hyperprior":
-            found.append(str(path))
+    for key in sorted(by_model):
+        entries = sorted(by_model[key], key=lambda e: e.lmbda)
+        found.append(str(pretrained.weights_file(entries[len(entries) // 2])))
     return found
 
 
@@ -1008,8 +1008,7 @@ def run(quick: bool, only: tuple[str, ...] = SECTIONS, folder: Path | None = Non
             images = sorted(KODAK.glob("kodim*.png"))[: 2 if quick else None]
             chosen = dict(tiny)
             if not quick:
-                chosen.update({f"hyperprior (full size, {Path(p).name})": p
-                               for p in full_size_weights()})
+                chosen.update({f"{Path(p).stem} (shipped)": p for p in full_size_weights()})
             log(f"determinism: {len(chosen)} models × {len(images)} Kodak images × "
                 f"{len(DECODER_SETTINGS)} decoder settings")
             results["determinism"] = determinism(chosen, images, worker, log=log)

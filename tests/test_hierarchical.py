@@ -134,3 +134,37 @@ def test_the_export_keeps_the_codec_and_skips_the_transform(informative, tmp_pat
     assert not transform_supported(informative)
     assert export(informative, tmp_path, kinds=("transform",)) == {}
     assert "no transform servable" in capsys.readouterr().out
+
+
+def test_float64_top_down_matches_the_keras_layers(informative):
+    """The coding path's float64 forms compute what the float32 layers do."""
+    from zoo import layers
+
+    rng = np.random.default_rng(0)
+    h = tf.constant(rng.normal(size=(1, 5, 7, 8)).astype(np.float32))
+    y = tf.constant(rng.normal(size=(1, 5, 7, 12)).astype(np.float32))
+    for block in (informative.top, informative.hyper_synthesis[0], informative.priors[0]):
+        inputs = h if block is not informative.top else tf.constant(
+            rng.normal(size=(1, 5, 7, informative.latent_channels[-1])).astype(np.float32))
+        expected = block(inputs).numpy()
+        got = layers.run_float64(block, inputs)
+        assert got.dtype == tf.float64 and got.shape == expected.shape
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-4)
+    merge = informative.merges[0]
+    np.testing.assert_allclose(merge.call_float64(tf.cast(h, tf.float64), y[..., :12]).numpy(),
+                               merge(h, y[..., :12]).numpy(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(TypeError, match="float64"):
+        layers.run_float64(tf.keras.layers.Dense(2), h)
+
+
+def test_coding_graphs_compute_indexes_in_float64(informative, odd_image):
+    """Encoder and decoder graphs agree on every table index: their top-down convolutions
+    run in float64 (float32 versions differed between the two graphs on trained models)."""
+    graph = informative.coding_function("decompress").get_concrete_function().graph
+    convs = [op for op in graph.get_operations()
+             if op.type in ("Conv2D", "Conv2DBackpropInput")]
+    dtypes = {op.outputs[0].dtype for op in convs}
+    assert tf.float64 in dtypes and tf.float32 in dtypes  # top-down float64, synthesis float32
+    data = zoo.Codec(informative).compress(odd_image)
+    np.testing.assert_array_equal(zoo.Codec(informative).decompress(data),
+                                  zoo.Codec(informative).decompress(data))

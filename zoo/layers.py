@@ -94,3 +94,37 @@ def hyper_synthesis_transform(
         ],
         name=name,
     )
+
+
+def run_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
+    """Applies a built layer (or Sequential of them) in float64, with its own weights.
+
+    For coding paths whose outputs choose entropy-model tables: float32 results of the
+    same network differ slightly between graphs (grappler fuses ops differently in an
+    encoder's and a decoder's graph) and can move a scale index across a table boundary,
+    desynchronizing the range decoder. In float64 such differences are ~1e-16, far
+    below anything that moves an index. Supports Conv2D, Conv2DTranspose ('same'
+    padding), Activation and ELU/ReLU-like layers, and layers with a `call_float64`.
+    """
+    x = tf.cast(x, tf.float64)
+    if isinstance(layer, tf.keras.Sequential):
+        for sub in layer.layers:
+            x = run_float64(sub, x)
+        return x
+    if hasattr(layer, "call_float64"):
+        return layer.call_float64(x)
+    if isinstance(layer, tf.keras.layers.Conv2DTranspose):
+        kernel = tf.cast(layer.kernel, tf.float64)
+        shape = tf.shape(x)
+        out = tf.stack([shape[0], shape[1] * layer.strides[0], shape[2] * layer.strides[1],
+                        kernel.shape[2]])
+        y = tf.nn.conv2d_transpose(x, kernel, out, layer.strides, padding="SAME")
+    elif isinstance(layer, tf.keras.layers.Conv2D):
+        y = tf.nn.conv2d(x, tf.cast(layer.kernel, tf.float64), layer.strides, padding="SAME")
+    elif isinstance(layer, tf.keras.layers.Activation):
+        return layer.activation(x)
+    else:
+        raise TypeError(f"no float64 form for {type(layer).__name__} ({layer.name})")
+    if layer.use_bias:
+        y = tf.nn.bias_add(y, tf.cast(layer.bias, tf.float64))
+    return layer.activation(y)

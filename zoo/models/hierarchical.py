@@ -65,6 +65,10 @@ class ResidualBlock(tf.keras.layers.Layer):
     def call(self, x: tf.Tensor) -> tf.Tensor:
         return x + self.conv_1(tf.nn.elu(self.conv_0(tf.nn.elu(x))))
 
+    def call_float64(self, x: tf.Tensor) -> tf.Tensor:
+        inner = layers.run_float64(self.conv_0, tf.nn.elu(x))
+        return x + layers.run_float64(self.conv_1, tf.nn.elu(inner))
+
 
 class Merge(tf.keras.layers.Layer):
     """h + conv(elu([conv(elu(h)), ŷ])): the latent becomes part of the hidden layer of
@@ -78,6 +82,11 @@ class Merge(tf.keras.layers.Layer):
     def call(self, h: tf.Tensor, y_hat: tf.Tensor) -> tf.Tensor:
         hidden = tf.concat([self.conv_0(tf.nn.elu(h)), y_hat], axis=-1)
         return h + self.conv_1(tf.nn.elu(hidden))
+
+    def call_float64(self, h: tf.Tensor, y_hat: tf.Tensor) -> tf.Tensor:
+        hidden = tf.concat([layers.run_float64(self.conv_0, tf.nn.elu(h)),
+                            tf.cast(y_hat, tf.float64)], axis=-1)
+        return h + layers.run_float64(self.conv_1, tf.nn.elu(hidden))
 
 
 def _resample(filters: int, stride: int, up: bool, name: str) -> tf.keras.Sequential:
@@ -194,6 +203,7 @@ class HierarchicalModel(CompressionModel):
         code_top: Callable[[tf.Tensor | None], tuple[tf.Tensor, object]],
         code_level: CodeLevel,
         features: list[tf.Tensor] | None = None,
+        coding: bool = False,
     ) -> tuple[tf.Tensor, list[object], list[tf.Tensor]]:
         """Runs levels L … 1, shared by training, encoding and decoding.
 
@@ -202,27 +212,41 @@ class HierarchicalModel(CompressionModel):
           code_top: y_L (None when decoding) -> (ŷ_L, collected).
           code_level: see `CodeLevel`; perturbs, quantizes and codes, or decodes a level.
           features: bottom-up features f_1..f_L; None when decoding.
+          coding: run the top-down networks in float64 (encoding and decoding files).
 
         Returns:
           (reconstruction on 0..255, collected values of levels 1..L, ŷ of levels 1..L).
         """
         top = self.num_levels - 1
+        # Coding (bits are not trained) runs the top-down pass in float64, so encoder and
+        # decoder graphs compute the same tables' indexes (`layers.run_float64`).
+        if coding:
+            def run(layer, *args):
+                if isinstance(layer, Merge):
+                    return layer.call_float64(tf.cast(args[0], tf.float64), args[1])
+                return layers.run_float64(layer, args[0])
+        else:
+            def run(layer, *args):
+                return layer(*args)
         y = None if features is None else self.posteriors[top](features[top])
         y_hat, extra = code_top(y)
         collected, latents = [extra], [y_hat]
-        h = self.top(y_hat)
+        h = run(self.top, y_hat)
         for level in reversed(range(top)):
             shape = shapes[level]
-            h = self.hyper_synthesis[level](h)[:, : shape[0], : shape[1], :]
-            loc, index = tf.split(self.priors[level](h), 2, axis=-1)
+            h = run(self.hyper_synthesis[level], h)[:, : shape[0], : shape[1], :]
+            loc, index = tf.split(run(self.priors[level], h), 2, axis=-1)
             y = None
             if features is not None:
-                y = self.posteriors[level](tf.concat([features[level], h], axis=-1))
+                h32 = tf.cast(h, tf.float32)
+                y = self.posteriors[level](tf.concat([features[level], h32], axis=-1))
+            if coding:  # the coder takes float32 means; both sides round them alike
+                loc = tf.cast(loc, tf.float32)
             y_hat, extra = code_level(level, y, loc, index)
             collected.insert(0, extra)
             latents.insert(0, y_hat)
-            h = self.merges[level](h, y_hat)
-        return self.synthesis(h) * 255.0, collected, latents
+            h = run(self.merges[level], h, y_hat)
+        return self.synthesis(tf.cast(h, tf.float32)) * 255.0, collected, latents
 
     # Training ---------------------------------------------------------------------------
 
@@ -265,7 +289,7 @@ class HierarchicalModel(CompressionModel):
         # Shapes from the image, not from the features: reading a fused op's output shape
         # makes grappler's remapper give up on the encoder graph only.
         shapes = self.level_shapes(tf.shape(x)[1:3])
-        _, collected, latents = self._top_down(shapes, code_top, code_level, features)
+        _, collected, latents = self._top_down(shapes, code_top, code_level, features, coding=True)
         strings, bits = (list(c) for c in zip(*collected))
         return strings, bits, latents
 
@@ -286,7 +310,7 @@ class HierarchicalModel(CompressionModel):
         def code_level(level, _, loc, index):
             return cond.decompress(strings[level], cond.coding_indexes(index), loc), None
 
-        x_hat, _, latents = self._top_down(shapes, code_top, code_level)
+        x_hat, _, latents = self._top_down(shapes, code_top, code_level, coding=True)
         return x_hat, latents
 
     def _encode(self, x, rate):
