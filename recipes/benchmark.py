@@ -116,10 +116,11 @@ def main(argv):
     base = rows["mean_scale"]
     print(f"\n{len(images)} Kodak images 768×512, min of {FLAGS.repeat} runs, "
           f"{os.cpu_count()} CPU cores")
-    print(f"{'model':<14}{'weights':<12}{'enc s':>8}{'dec s':>8}{'enc/ms':>8}{'dec/ms':>8}"
+    w = max(len(n) for n in rows) + 2
+    print(f"{'model':<{w}}{'weights':<12}{'enc s':>8}{'dec s':>8}{'enc/ms':>8}{'dec/ms':>8}"
           f"{'bpp':>8}{'file/est %':>11}{'hdr B':>7}")
     for name, r in rows.items():
-        print(f"{name:<14}{r['weights']:<12}{r['encode_s']:8.3f}{r['decode_s']:8.3f}"
+        print(f"{name:<{w}}{r['weights']:<12}{r['encode_s']:8.3f}{r['decode_s']:8.3f}"
               f"{r['encode_s'] / base['encode_s']:8.2f}{r['decode_s'] / base['decode_s']:8.2f}"
               f"{r['bpp']:8.3f}{r['payload_over_estimate_pct']:11.2f}"
               f"{r['container_overhead_bytes']:7.0f}")

@@ -205,3 +205,24 @@ def test_encoder_and_decoder_processes_agree(tmp_path, odd_image):
         decoded = np.load(tmp_path / f"{name}_dec.npy")
         np.testing.assert_array_equal(decoded, np.load(tmp_path / f"{name}_rec.npy"))
         assert decoded.shape == odd_image.shape
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_codec_servable_exports_and_is_bit_exact(name, odd_image, tmp_path):
+    """export.saved_model writes the codec servable (the transform one needs integer
+    latents decodable in one shot, which sequential context decoding is not)."""
+    from export import saved_model, servables
+
+    codec = codec_for(name)
+    saved_model.export(codec.model, tmp_path)
+    assert sorted(saved_model.servable_dirs(tmp_path)) == [f"{name}_codec"]
+    servables.register_custom_ops()
+    loaded = tf.saved_model.load(str(tmp_path / f"{name}_codec" / "1"))
+    data, reconstruction = codec.compress_with_reconstruction(odd_image)
+    _, payloads = container.unpack(data)
+    out = loaded.signatures["serving_default"](image=tf.constant(odd_image))
+    assert [bytes(s) for s in out["strings"].numpy()] == payloads
+    decoded = loaded.signatures["decompress"](
+        strings=tf.constant(payloads), shape=tf.constant(odd_image.shape[:2], tf.int32)
+    )["image"].numpy()
+    np.testing.assert_array_equal(decoded, reconstruction)

@@ -12,7 +12,8 @@
 set -euo pipefail
 model="${1:-hyperprior}"; metric="${2:-mse}"; out="${3:-runs/pretrained}"
 data="${TRAIN_DATA:-../shared/datasets/cid22/training}"
-overrides="${OVERRIDES:-{\"num_filters\": 64, \"num_latents\": 96}}"
+default_overrides='{"num_filters": 64, "num_latents": 96}'
+overrides="${OVERRIDES:-$default_overrides}"
 base_steps="${BASE_STEPS:-16000}"; tune_steps="${TUNE_STEPS:-1500}"
 stages="${STAGES:-0.0067:0.013 0.025:0.013 0.0018:0.0067 0.0483:0.025}"
 common=(--model "$model" --metric "$metric" --train_data "$data" --patchsize 128 --batchsize 8
