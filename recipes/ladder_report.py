@@ -48,14 +48,6 @@ from absl import app, flags  # noqa: E402
 
 from zoo.coded_sampling import SCHEMES  # noqa: E402
 
-_WEIGHTS = flags.DEFINE_string("weights", None, "Weights artifact of a ladder-family model.")
-_OUTPUT = flags.DEFINE_string("output", "results/ladder_kodak", "Output directory.")
-_MAX_IMAGES = flags.DEFINE_integer("max_images", None, "Use only the first N images.")
-_CODING = flags.DEFINE_enum(
-    "coding", None, list(SCHEMES), "Coding scheme (default: the one the weights were built with).")
-_IMAGES = flags.DEFINE_string(
-    "images", None, "Folder or glob of images (default: the Kodak PNGs shipped in recipes/data).")
-
 KODAK_DIR = Path(__file__).resolve().parent / "data" / "kodak"
 #: Flamich 2019, Table 4.1 (GPU): coding seconds per Kodak image, fastest and slowest.
 THESIS_SECONDS = {"encode": (56.0, 452.0), "decode": (25.0, 141.0)}
@@ -301,6 +293,19 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _define_flags() -> None:
+    """Flags exist only when this runs as a program (importing it, as the tests and other
+    drivers do, must not claim --output and friends in absl's global registry)."""
+    global _WEIGHTS, _OUTPUT, _MAX_IMAGES, _CODING, _IMAGES
+    _WEIGHTS = flags.DEFINE_string("weights", None, "Weights artifact of a ladder-family model.")
+    _OUTPUT = flags.DEFINE_string("output", "results/ladder_kodak", "Output directory.")
+    _MAX_IMAGES = flags.DEFINE_integer("max_images", None, "Use only the first N images.")
+    _CODING = flags.DEFINE_enum("coding", None, list(SCHEMES),
+                                "Coding scheme (default: the one the weights were built with).")
+    _IMAGES = flags.DEFINE_string("images", None, "Folder or glob of images (default: the "
+                                  "Kodak PNGs shipped in recipes/data).")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -320,4 +325,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
