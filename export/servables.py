@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import container, tfc_adapter, weights
+from zoo.errors import UnsupportedError
 from zoo.models.base import ceil_div
 
 METADATA_FILE = os.path.join("assets.extra", "lic_zoo.json")
@@ -77,7 +78,8 @@ class _Servable(tf.Module):
         self._metadata_json = json.dumps(model_metadata(model), indent=1, sort_keys=True)
 
     def signatures(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The servable's signatures; each subclass defines its own."""
+        raise NotImplementedError(f"{type(self).__name__} must define signatures()")
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Writes the SavedModel and its `assets.extra/lic_zoo.json`."""
@@ -156,12 +158,13 @@ class TransformServable(_Servable):
 
     def __init__(self, model: tf.keras.Model):
         if not transform_supported(model):
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"{model.registry_name} has no integer-latent interface yet; export its "
                 f"codec servable instead"
             )
         if model.rate_parameter is not None:
-            raise NotImplementedError("variable-rate transform servables are not supported")
+            raise UnsupportedError("variable-rate transform servables are not supported; "
+                                   "export the codec servable")
         super().__init__(model, name="transform")
         image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
         shape = tf.TensorSpec([2], tf.int32, name="shape")

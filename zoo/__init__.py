@@ -21,6 +21,7 @@ from zoo.errors import (
     ImageError,
     ModelMismatchError,
     RegistryError,
+    UnsupportedError,
     WeightsError,
     ZooError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ImageError",
     "ModelMismatchError",
     "RegistryError",
+    "UnsupportedError",
     "WeightsError",
     "ZooError",
     "compress_to_target",

@@ -26,3 +26,8 @@ class ImageError(ZooError):
 
 class WeightsError(ZooError):
     """Weights are missing, tampered with, truncated or do not fit the model."""
+
+
+class UnsupportedError(ZooError, NotImplementedError):
+    """An operation a model family does not offer by design (e.g. a SavedModel of a model
+    that codes in numpy); the message names the alternative."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from zoo import layers, tfc_adapter
+from zoo.errors import UnsupportedError
 from zoo.models import context
 from zoo.models.base import ceil_div
 from zoo.models.mean_scale import TRAINING, MeanScaleHyperprior  # same paper, same schedule
@@ -63,7 +64,8 @@ class JointAutoregressive(MeanScaleHyperprior):
     def _no_symbol_interface(self, *args, **kwargs):
         """The integer-latent interface of the base class does not apply: ŷ's parameters
         depend on ŷ itself, so only the codec (`compress`/`decompress`) can code it."""
-        raise NotImplementedError(f"{self.registry_name} has no integer-latent interface")
+        raise UnsupportedError(
+            f"{self.registry_name} has no integer-latent interface; use its codec servable")
 
     symbol_specs = side_to_params = analysis_to_symbols = _no_symbol_interface
     synthesis_from_symbols = _no_symbol_interface

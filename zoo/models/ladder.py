@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import coded_sampling, layers, metrics, tfc_adapter
-from zoo.errors import BitstreamError
+from zoo.errors import BitstreamError, UnsupportedError
 from zoo.models.base import CompressionModel, TrainingDefaults
 from zoo.registry import register_model
 
@@ -206,7 +206,7 @@ class LadderNetwork(CompressionModel):
             self(tf.zeros([1, 64, 64, 3]), training=False)
 
     def coding_function(self, which: str):
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"{self.registry_name} codes latent samples with numpy samplers (shared "
             "randomness); it has no graph-mode coder and cannot be exported as a SavedModel"
         )
