@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from zoo import container, tfc_adapter, weights
+from zoo import container, index_guard, tfc_adapter, weights
 from zoo.errors import UnsupportedError
 from zoo.models.base import ceil_div
 
@@ -258,6 +258,9 @@ def transform_compress(servable: Any, image: np.ndarray, metadata: dict[str, Any
         payloads = [
             _encode(out["y_symbols"], out["y_indexes"], tables, "y"),
             _encode(out["z_symbols"], _channel_indexes(out["z_symbols"]), tables, "z"),
+            index_guard.encode(tf.reshape(out["y_scale_index"], [-1]),
+                               tf.reshape(out["y_indexes"], [-1]),
+                               int(tables["y_cdf"].shape[0])).numpy(),
         ]
     else:
         payloads = [_encode(out["y_symbols"], _channel_indexes(out["y_symbols"]), tables, "y")]
@@ -277,12 +280,19 @@ def transform_decompress(servable: Any, data: bytes, metadata: dict[str, Any]) -
     tables = _outputs(servable.signatures["tables"]())
     shape = tf.constant(header.shape, tf.int32)
     y_shape = ceil_div(shape, 16)
-    if len(payloads) == 2:
-        # One factorized table per side channel; y's indexes come from the side info.
+    if len(payloads) in (2, 3):
+        # One factorized table per side channel; y's indexes come from the side info,
+        # with the encoder's index guard (format version 2) applied.
         z_grid = tf.concat([[1], ceil_div(y_shape, 4), tf.shape(tables["z_cdf_offset"])], 0)
         z_symbols = _decode(payloads[1], _channel_indexes(tf.zeros(z_grid)), tables, "z")
         params = _outputs(servable.signatures["side_params"](z_symbols=z_symbols, shape=shape))
-        y_symbols = _decode(payloads[0], params["y_indexes"], tables, "y")
+        y_indexes = params["y_indexes"]
+        if len(payloads) == 3:
+            flat = index_guard.apply(
+                tf.reshape(y_indexes, [-1]), tf.reshape(params["y_scale_index"], [-1]),
+                index_guard.decode(tf.constant(payloads[2])), 0, int(tables["y_cdf"].shape[0]))
+            y_indexes = tf.reshape(flat, tf.shape(y_indexes))
+        y_symbols = _decode(payloads[0], y_indexes, tables, "y")
         symbols = {"y_symbols": y_symbols, "z_symbols": z_symbols}
     else:
         y_grid = tf.concat([[1], y_shape, tf.shape(tables["y_cdf_offset"])], 0)

@@ -219,6 +219,9 @@ def main(argv: Sequence[str]) -> None:
         changes["num_steps"] = f.num_steps
     if f.max_images:
         changes["max_images"] = f.max_images
+    for name in ("patchsize", "batchsize", "learning_rate"):
+        if getattr(f, name):
+            changes[name] = getattr(f, name)
     if f.lambdas:
         changes["lambdas"] = tuple(float(v) for v in f.lambdas)
     if f.parameterizations:
@@ -249,6 +252,9 @@ if __name__ == "__main__":
     flags.DEFINE_list("step_models", None, "Test-time step-scaling models (empty: none).")
     flags.DEFINE_enum("function", "spline", ["spline", "mlp"], "Functions of λ.")
     flags.DEFINE_integer("num_steps", None, "Training steps per variant.")
+    flags.DEFINE_integer("patchsize", None, "Training crop side (default 128).")
+    flags.DEFINE_integer("batchsize", None, "Training batch size (default 8).")
+    flags.DEFINE_float("learning_rate", None, "Adam learning rate of every variant (default 1e-4).")
     flags.DEFINE_integer("max_images", None, "Evaluate on the first N Kodak images.")
     flags.DEFINE_string("model_overrides", None, "JSON builder arguments for every variant.")
     flags.DEFINE_string("train_data", CID22_TRAINING, "Training images (folder, glob or tfds).")

@@ -11,6 +11,8 @@
     images: PNG writer (all colour types, Adam7, tRNS) ─► zoo.read_image ─► rule checked
     train:  recipes.train --smoke ─► SIGKILL at random moments ─► checkpoint intact? resumed?
     determinism: encode in one process ─► decode in 4 (threads 1|2 × oneDNN 0|1) ─► same pixels?
+    drift: the same, comparing continuous scale indexes ─► could a decoder without the index
+           guard (zoo.index_guard) desync? does any drift exceed the guard's margin?
     weights: tampered / truncated / forged / mismatched artifacts ─► WeightsError before use
 
 Families are found at run time (every registered tiny image model), and every container
@@ -49,6 +51,8 @@ KODAK = ROOT / "recipes" / "data" / "kodak"
 WORKER_MEMORY_BYTES = 10 << 30
 #: The trainer reads this variable to simulate a failing checkpoint write (a full disk).
 FAIL_CHECKPOINT_ENV = "LIC_ZOO_DEBUG_FAIL_CHECKPOINT_AT_STEP"
+#: Workers with this variable set to 1 decode with portable (float64) codecs.
+PORTABLE_ENV = "LIC_ZOO_RELIABILITY_PORTABLE"
 
 
 def image_families() -> list[str]:
@@ -101,7 +105,8 @@ def _worker_main(conn, env: dict[str, str], threads: int | None, memory: int | N
                 weights.save(model, path)
                 reply: tuple = ("ok", path)
             elif op == "load":
-                codecs[args] = zoo.Codec(weights.load(args))
+                portable = os.environ.get(PORTABLE_ENV) == "1"
+                codecs[args] = zoo.Codec(weights.load(args), portable=portable)
                 reply = ("ok", codecs[args].fingerprint)
             elif op == "compress":  # (weights, image) -> (file, digest of the decoder's image)
                 path, image = args
@@ -111,6 +116,21 @@ def _worker_main(conn, env: dict[str, str], threads: int | None, memory: int | N
                 path, data = args
                 image = codecs[path].decompress(data)
                 reply = ("ok", (digest(image), image.shape, str(image.dtype)))
+            elif op == "drift_encode":  # (weights, image) -> (file, encoder's indexes) | None
+                from recipes import index_drift
+
+                path, image = args
+                codec = codecs[path]
+                if not codec.model.index_guarded:
+                    reply = ("ok", None)
+                else:
+                    s = index_drift.record(codec, "encode", image)
+                    reply = ("ok", (codec.compress(image), s, codec.model.conditional.num_scales))
+            elif op == "drift_decode":  # (weights, file) -> decoder's continuous indexes
+                from recipes import index_drift
+
+                path, data = args
+                reply = ("ok", index_drift.record(codecs[path], "decode", data))
             elif op == "ping":  # Start-up done (the watchdog's clock starts after it).
                 reply = ("ok", os.getpid())
             elif op == "_sleep":  # Self-tests of the watchdog.
@@ -328,6 +348,7 @@ def fuzz(worker: Worker, weights: dict[str, str], damaged_files: int, hostile_pe
     if not originals:
         return counts
     all_files = [o[3] for o in originals]
+    valid_files = set(all_files)  # a splice can rebuild another original: not damage
 
     def decode(path: str, data: bytes) -> tuple[str, Any]:
         counts["files_fuzzed"] += 1
@@ -353,7 +374,7 @@ def fuzz(worker: Worker, weights: dict[str, str], damaged_files: int, hostile_pe
         name, path, version, data, *_ = originals[i % len(originals)]
         kind = DAMAGE_KINDS[rng.randrange(len(DAMAGE_KINDS))]
         bad = _damage(data, all_files, rng, kind)
-        while bad == data:
+        while bad in valid_files:
             bad = _damage(data, all_files, rng, kind)
         counts["damaged"] += 1
         counts["damage_kinds"][kind] += 1
@@ -834,15 +855,17 @@ def full_size_weights() -> list[str]:
     return found
 
 
-def determinism(weights: dict[str, str], images: list[Path], encoder: Worker,
-                log=print) -> dict[str, Any]:
-    """Encodes in `encoder`, decodes in one process per thread/oneDNN setting; compares pixels."""
+def determinism(weights: dict[str, str], images: list[Path], log=print) -> dict[str, Any]:
+    """Encodes in one process, decodes in one process per thread/oneDNN setting; compares
+    pixels. Every codec is portable (`zoo.Codec(portable=True)`): float64 after entropy
+    decoding, the mode that promises the same pixels everywhere."""
     from zoo import read_image
 
     counts: dict[str, Any] = {"families": sorted(weights), "images": len(images),
                               "settings": DECODER_SETTINGS, "files": 0, "decodes": 0,
                               "mismatches": 0, "decode_failures": 0, "examples": []}
     files = []  # (label, weights path, data, expected digest)
+    encoder = Worker(env={PORTABLE_ENV: "1"}, timeout=900.0)
     for name, path in weights.items():
         try:
             if path not in encoder.loaded:
@@ -858,9 +881,10 @@ def determinism(weights: dict[str, str], images: list[Path], encoder: Worker,
                 counts["examples"].append(f"{name} {image_path.name}: encode {status} {value}")
                 continue
             files.append((f"{name}/{image_path.name}", path, value[0], value[1]))
+    encoder.close()
     counts["files"] = len(files)
     for setting in DECODER_SETTINGS:
-        worker = Worker(env={"TF_ENABLE_ONEDNN_OPTS": setting["onednn"]},
+        worker = Worker(env={"TF_ENABLE_ONEDNN_OPTS": setting["onednn"], PORTABLE_ENV: "1"},
                         threads=setting["threads"], timeout=900.0)
         try:
             for label, path, data, expected in files:
@@ -886,6 +910,53 @@ def determinism(weights: dict[str, str], images: list[Path], encoder: Worker,
         log(f"  determinism: {setting} done ({counts['decodes']} decodes so far)")
     counts["ok"] = counts["mismatches"] == counts["decode_failures"] == 0 and counts["files"] > 0
     return counts
+
+
+def drift(weights: dict[str, str], images: list[Path], encoder: Worker,
+          log=print) -> dict[str, Any]:
+    """Continuous scale-index drift between the encoder and each decoder setting, for the
+    index-guarded families (`recipes.index_drift`): could a naive decoder desync?"""
+    from recipes import index_drift
+    from zoo import index_guard, read_image
+
+    rows, files, examples = [], [], []
+    for name, path in weights.items():
+        if path not in encoder.loaded:
+            encoder.load(path)
+        for image_path in images:
+            status, value = encoder.call("drift_encode", (path, read_image(image_path)), 900.0)
+            if status != "ok":
+                examples.append(f"{name} {image_path.name}: encode {status} {value}")
+            elif value is not None:
+                files.append((name, image_path.name, path, *value))
+    per_setting = {}
+    for setting in DECODER_SETTINGS:
+        worker = Worker(env={"TF_ENABLE_ONEDNN_OPTS": setting["onednn"]},
+                        threads=setting["threads"], timeout=900.0)
+        setting_rows = []
+        try:
+            for name, image_name, path, data, s_enc, num_scales in files:
+                if path not in worker.loaded:
+                    worker.load(path)
+                status, s_dec = worker.call("drift_decode", (path, data))
+                if status != "ok":
+                    examples.append(f"{name} {image_name} {setting}: decode {status} {s_dec}")
+                    continue
+                row = index_drift.compare(s_enc, s_dec, num_scales, index_guard.MARGIN)
+                row.update(model=name, image=image_name, **setting)
+                setting_rows.append(row)
+        finally:
+            worker.close()
+        rows += setting_rows
+        key = f"threads={setting['threads']} onednn={setting['onednn']}"
+        per_setting[key] = index_drift.summarize(setting_rows, index_guard.MARGIN)
+        log(f"  drift: {key}: max |δ| {per_setting[key]['max_abs_delta']:.3g}, "
+            f"naive flips {per_setting[key]['naive_flips']}")
+    out = index_drift.summarize(rows, index_guard.MARGIN)
+    out.update(models=sorted({f[0] for f in files}), images=len(images),
+               per_setting=per_setting, errors=examples[:20])
+    out["ok"] = out["ok"] and not examples
+    return out
 
 
 # 5. Weights integrity ---------------------------------------------------------------------
@@ -965,7 +1036,7 @@ def _pickled_artifact(meta: dict) -> bytes:
 
 # The command ------------------------------------------------------------------------------
 
-SECTIONS = ("fuzz", "images", "weights", "train", "determinism")
+SECTIONS = ("fuzz", "images", "weights", "train", "determinism", "drift")
 
 
 def run(quick: bool, only: tuple[str, ...] = SECTIONS, folder: Path | None = None,
@@ -974,7 +1045,7 @@ def run(quick: bool, only: tuple[str, ...] = SECTIONS, folder: Path | None = Non
     folder = Path(folder or tempfile.mkdtemp(prefix="lic_reliability_"))
     folder.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"mode": "quick" if quick else "full"}
-    need_workers = {"fuzz", "determinism"} & set(only)
+    need_workers = {"fuzz", "determinism", "drift"} & set(only)
     worker = Worker() if need_workers else None
     try:
         tiny = {}
@@ -1004,14 +1075,18 @@ def run(quick: bool, only: tuple[str, ...] = SECTIONS, folder: Path | None = Non
             log(f"train: {kills} SIGKILLs, then a failing checkpoint write")
             results["train"] = kill_resume(kills, folder / "kill", log=log)
             results["checkpoint_write_failure"] = checkpoint_write_failure(folder / "enospc")
-        if "determinism" in only:
+        if {"determinism", "drift"} & set(only):
             images = sorted(KODAK.glob("kodim*.png"))[: 2 if quick else None]
             chosen = dict(tiny)
             if not quick:
                 chosen.update({f"{Path(p).stem} (shipped)": p for p in full_size_weights()})
-            log(f"determinism: {len(chosen)} models × {len(images)} Kodak images × "
-                f"{len(DECODER_SETTINGS)} decoder settings")
-            results["determinism"] = determinism(chosen, images, worker, log=log)
+            shape = f"{len(chosen)} models × {len(images)} Kodak images × {len(DECODER_SETTINGS)}"
+            if "determinism" in only:
+                log(f"determinism: {shape} decoder settings")
+                results["determinism"] = determinism(chosen, images, log=log)
+            if "drift" in only:
+                log(f"drift: the index-guarded of {shape} decoder settings")
+                results["drift"] = drift(chosen, images, worker, log=log)
     finally:
         if worker:
             worker.close()
@@ -1034,10 +1109,13 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "decode_mismatches": (de.get("mismatches", 0) + fz.get("decode_mismatches", 0)
                               if de or fz else None),
         "decode_failures": de.get("decode_failures"),
+        "index_drift_max": results.get("drift", {}).get("max_abs_delta"),
+        "naive_index_flips": results.get("drift", {}).get("naive_flips"),
+        "flips_outside_guard": results.get("drift", {}).get("flips_outside_guard"),
         "unloadable_families": fz.get("unloadable"),
     }
     sections = [k for k in ("fuzz", "codec_sizes", "images", "weights", "train",
-                            "checkpoint_write_failure", "determinism") if k in results]
+                            "checkpoint_write_failure", "determinism", "drift") if k in results]
     out["failed_sections"] = [k for k in sections if not results[k].get("ok")]
     return out
 

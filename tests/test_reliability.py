@@ -160,9 +160,21 @@ def test_kill_9_three_times_then_resume(tmp_path):
 
 
 @pytest.mark.slow
-def test_decoding_is_deterministic_across_thread_settings(worker, tiny_weights):
+def test_decoding_is_deterministic_across_thread_settings(tiny_weights):
     images = sorted(rel.KODAK.glob("kodim*.png"))[:2]
     if not images:
         pytest.skip("Kodak images not found")
-    counts = rel.determinism(tiny_weights, images, worker)
+    counts = rel.determinism(tiny_weights, images)
     assert counts["ok"], counts["examples"]
+
+
+@pytest.mark.slow
+def test_index_drift_section_runs_in_other_processes(worker, tiny_weights):
+    images = sorted(rel.KODAK.glob("kodim*.png"))[:1]
+    if not images:
+        pytest.skip("Kodak images not found")
+    counts = rel.drift(tiny_weights, images, worker)  # factorized has no guard: skipped
+    assert counts["ok"], counts
+    assert counts["models"] == ["hyperprior_tiny"]
+    assert counts["comparisons"] == len(rel.DECODER_SETTINGS)
+    assert counts["positions"] > 0 and counts["flips_outside_guard"] == 0

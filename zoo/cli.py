@@ -82,7 +82,7 @@ def cmd_decompress(args) -> None:
     with open(args.input, "rb") as f:
         data = f.read()
     start = time.perf_counter()
-    image = zoo.decompress(data, weights_path=args.weights)
+    image = zoo.decompress(data, weights_path=args.weights, portable=args.portable)
     seconds = time.perf_counter() - start
     zoo.write_png(image, args.output)
     print(f"{args.output}: {image.shape[1]}×{image.shape[0]} PNG, {seconds:.2f} s")
@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input")
     d.add_argument("output", help="PNG to write")
     d.add_argument("--weights", help="weights artifact, if the file was not made by pretrained weights")
+    d.add_argument("--portable", action="store_true",
+                   help="float64 decoding: the same pixels on any machine and thread count")
     d.set_defaults(func=cmd_decompress)
 
     m = sub.add_parser("models", help="list registered models and pretrained weights")

@@ -14,16 +14,24 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import container, image_io, weights
-from zoo.errors import BitstreamError, ModelMismatchError
+from zoo.errors import BitstreamError, ModelMismatchError, op_error_summary
 
 
 class Codec:
-    """Wraps a model (trained or freshly built) with range coding and the file format."""
+    """Wraps a model (trained or freshly built) with range coding and the file format.
 
-    def __init__(self, model: tf.keras.Model):
+    `portable=True` decodes with every network after entropy decoding in float64: the
+    pixels are then the same under any math library (oneDNN on or off) and thread count
+    (the default float32 decoder may differ by 1 in a few pixels across those, like
+    libjpeg's float IDCT). Files are the same either way; entropy decoding is exact in
+    both (`zoo.index_guard`).
+    """
+
+    def __init__(self, model: tf.keras.Model, portable: bool = False):
         if not model.coders_ready:
             model.build_coders()
         self.model = model
+        self.portable = bool(portable)
         self.fingerprint = weights.fingerprint(model)
 
     # Identity -------------------------------------------------------------------------
@@ -126,6 +134,9 @@ class Codec:
             raise BitstreamError("rate parameter presence does not match the model")
 
     def _decode(self, header: container.Header, payloads: list[bytes]) -> np.ndarray:
+        if (header.version == 1 and self.model.index_guarded
+                and len(payloads) == self.model.num_payloads - 1):
+            payloads = [*payloads, b""]  # written before the index guard: an empty one
         if len(payloads) != self.model.num_payloads:
             raise BitstreamError(
                 f"file has {len(payloads)} payloads, {self.name} writes {self.model.num_payloads}"
@@ -140,10 +151,10 @@ class Codec:
                 tf.constant(payloads, tf.string),
                 tf.constant(header.shape, tf.int32),
                 header.rate or 0.0,
+                portable=self.portable,
             )
         except (tf.errors.OpError, ValueError) as exc:
-            message = getattr(exc, "message", str(exc)).split("\n")[0]
-            raise BitstreamError(f"payload failed to decode: {message}") from None
+            raise BitstreamError(f"payload failed to decode: {op_error_summary(exc)}") from None
         return image.numpy()
 
     # Files ------------------------------------------------------------------------------
@@ -168,3 +179,4 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+

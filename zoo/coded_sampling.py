@@ -20,7 +20,10 @@ into the identical latent sample, at a cost close to KL[q‖p]:
 Shared randomness: `shared_rng(seed, stream)` is numpy's Philox counter-based generator
 keyed by the 128-bit integer (seed << 64) | stream; it keeps no state between calls,
 so any process draws the same numbers for the same (seed, stream). Streams name
-(level, kind, shard, chunk), see `stream_id`. NumPy promises the Philox bit stream, but
+(level, kind, shard, group or chunk), see `stream_id`. The greedy and importance
+samplers give every group (and shard) a stream of its own, drawn candidate after
+candidate, so a decoder draws only up to the candidate it was sent: about half of what
+the encoder draws, and none of the other groups' candidates. NumPy promises the Philox bit stream, but
 not `Generator.standard_normal` across numpy versions: encoder and decoder must run
 the same numpy (pinned in setup).
 
@@ -445,33 +448,48 @@ class GreedySampler(_GroupSampler):
         return np.clip(k, 0, self.max_shards).astype(np.int64)
 
     def _walk(self, m, s, dims, shards, seed, level, indices=None):
-        """Runs the greedy walk (encoder: `indices` None, picks them) or replays it."""
+        """Runs the greedy walk (encoder: `indices` None, picks them) or replays it.
+
+        Shard k of group g draws its 2^B candidates (float32, scaled by 1/√K_g) from its
+        own stream (level, k, g), row after row: the decoder draws each stream only up
+        to the chosen row, about half of what the encoder draws.
+        """
         n, width = dims.shape
         z = np.zeros((n, width))
         mask = dims >= 0
-        if indices is None:
-            mg = _gather(m, dims, 0.0)
-            wg = np.where(mask, 1.0 / _gather(s, dims, 1.0) ** 2, 0.0)
+        widths = mask.sum(axis=1)
+        scale = (1.0 / np.sqrt(np.maximum(shards, 1))).astype(np.float32)
         chosen = np.zeros((n, int(shards.max(initial=0))), np.int64)
+        candidates = 2**self.shard_bits
+
+        def stream(k, g):
+            return shared_rng(seed, stream_id(level, _GREEDY, k, g))
+
         if indices is not None:
-            offsets = np.concatenate([[0], np.cumsum(shards)[:-1]])
+            offsets = np.concatenate([[0], np.cumsum(shards)[:-1]]).astype(np.int64)
+            for k in range(chosen.shape[1]):
+                for g in np.flatnonzero(shards > k):
+                    pick, w = int(indices[offsets[g] + k]), int(widths[g])
+                    row = stream(k, g).standard_normal((pick + 1, w), np.float32)[-1]
+                    chosen[g, k] = pick
+                    z[g, :w] += row * scale[g]
+            return z, chosen
+        mg = _gather(m, dims, 0.0)
+        wg = np.where(mask, 1.0 / _gather(s, dims, 1.0) ** 2, 0.0)
         for k in range(chosen.shape[1]):
             active = np.flatnonzero(shards > k)
-            for c, start in enumerate(range(0, active.size, _GROUP_CHUNK)):
+            for start in range(0, active.size, _GROUP_CHUNK):
                 g = active[start : start + _GROUP_CHUNK]
-                # Candidates only as wide as this chunk's largest group.
-                wc = int(mask[g].sum(axis=1).max())
-                rng = shared_rng(seed, stream_id(level, _GREEDY, k, c))
-                e = rng.standard_normal((g.size, 2**self.shard_bits, wc))
-                e *= (mask[g, :wc] / np.sqrt(shards[g])[:, None])[:, None, :]
-                if indices is None:
-                    # argmin_b Σ_d (z + e_b − m)²/s², i.e. argmax_b log q'(z + e_b).
-                    wgc = wg[g, :wc]
-                    diff = 2 * wgc * (z[g, :wc] - mg[g, :wc])
-                    score = np.einsum("nbd,nd->nb", e, diff) + np.einsum("nbd,nd->nb", e * e, wgc)
-                    pick = np.argmin(score, axis=1)
-                else:
-                    pick = indices[offsets[g] + k]
+                wc = int(widths[g].max())
+                e = np.zeros((g.size, candidates, wc), np.float32)
+                for j, gj in enumerate(g):
+                    e[j, :, : widths[gj]] = stream(k, gj).standard_normal(
+                        (candidates, widths[gj]), np.float32) * scale[gj]
+                # argmin_b Σ_d (z + e_b − m)²/s², i.e. argmax_b log q'(z + e_b).
+                wgc = wg[g, :wc]
+                diff = 2 * wgc * (z[g, :wc] - mg[g, :wc])
+                score = np.einsum("nbd,nd->nb", e, diff) + np.einsum("nbd,nd->nb", e * e, wgc)
+                pick = np.argmin(score, axis=1)
                 chosen[g, k] = pick
                 z[g, :wc] += e[np.arange(g.size), pick]
         return z, chosen
@@ -526,9 +544,16 @@ class ImportanceSampler(_GroupSampler):
     max_group: int = 32
     outlier_bits: float = 12.0
 
-    def _candidates(self, seed, level, chunk, n, width):
-        rng = shared_rng(seed, stream_id(level, _IS_CAND, chunk))
-        return rng.standard_normal((n, 2**self.index_bits, width))
+    def _stream(self, seed, level, group):
+        """Group `group`'s candidates, row after row, from a stream of its own."""
+        return shared_rng(seed, stream_id(level, _IS_CAND, group))
+
+    def _candidates(self, seed, level, groups, widths, wc):
+        x = np.zeros((len(groups), 2**self.index_bits, wc))
+        for j, g in enumerate(groups):
+            x[j, :, : widths[j]] = self._stream(seed, level, g).standard_normal(
+                (2**self.index_bits, widths[j]))
+        return x
 
     def encode(self, q_mean, q_std, p_mean, p_std, seed: int = 0, level: int = 0):
         m, s = standardize(q_mean, q_std, p_mean, p_std)
@@ -541,8 +566,9 @@ class ImportanceSampler(_GroupSampler):
         zg = np.zeros(dims.shape)
         for c, start in enumerate(range(0, dims.shape[0], _GROUP_CHUNK)):
             g = slice(start, start + _GROUP_CHUNK)
-            wc = int(mask[g].sum(axis=1).max())
-            x = self._candidates(seed, level, c, mask[g].shape[0], wc)
+            widths = mask[g].sum(axis=1)
+            wc = int(widths.max())
+            x = self._candidates(seed, level, range(start, start + widths.size), widths, wc)
             mc, sc = mg[g, :wc][:, None], sg[g, :wc][:, None]
             logw = np.where(mask[g, :wc][:, None, :], _log_ratio(x, mc, sc), 0.0).sum(axis=2)
             # Sample j ∝ w_j with the Gumbel-max trick (encoder-private, seeded).
@@ -558,11 +584,11 @@ class ImportanceSampler(_GroupSampler):
         if code.indices.size != dims.shape[0]:
             raise ValueError("importance code does not match its groups")
         zg = np.zeros(dims.shape)
-        for c, start in enumerate(range(0, dims.shape[0], _GROUP_CHUNK)):
-            idx = code.indices[start : start + _GROUP_CHUNK]
-            wc = int((dims[start : start + idx.size] >= 0).sum(axis=1).max())
-            x = self._candidates(seed, level, c, idx.size, wc)
-            zg[start : start + idx.size, :wc] = x[np.arange(idx.size), idx]
+        widths = (dims >= 0).sum(axis=1)
+        for g, pick in enumerate(code.indices):
+            # Only up to the chosen row of the group's stream.
+            rows = self._stream(seed, level, g).standard_normal((int(pick) + 1, int(widths[g])))
+            zg[g, : widths[g]] = rows[-1]
         return GreedySampler._assemble(zg, dims, outl, code, p_mean, p_std)
 
     def _write_indices(self, writer, code):

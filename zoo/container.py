@@ -1,10 +1,10 @@
-"""The compressed file format (`.lic`), version 1.
+"""The compressed file format (`.lic`), version 2.
 
 All integers big-endian; `varint` is unsigned LEB128.
 
     offset  field
     0       magic            4 bytes  b"\\x89LIC"
-    4       version          u8       1
+    4       version          u8       2 (1 is read too)
     5       flags            u8       bit 0: a rate parameter follows λ
     6       model name       u8 length + UTF-8      e.g. "hyperprior"
     .       metric           u8 length + ASCII      "mse" | "ms-ssim"
@@ -23,6 +23,11 @@ parameter. A 768×512 image coded by "hyperprior"/"mse" in two payloads of 128 B
 16 KiB costs 50 bytes.
 Anything that does not parse exactly, including trailing bytes, raises
 `BitstreamError`; the checksum is verified before any field is trusted.
+
+Versions: 2 (written) and 1 share this layout. Version 2 files of the hyperprior family
+(hyperprior, mean-scale, joint, channel-wise, hierarchical and their variable-rate forms)
+end with one more payload, the index guard (`zoo.index_guard`); version 1 files of those
+models may lack it and then decode without one.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from dataclasses import dataclass
 from zoo.errors import BitstreamError
 
 MAGIC = b"\x89LIC"
-VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 FINGERPRINT_BYTES = 8
 #: Largest image a file may describe; anything larger is refused before decoding.
 MAX_SIDE = 1 << 16
@@ -53,6 +58,7 @@ class Header:
     height: int
     width: int
     rate: float | None = None
+    version: int = VERSION
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -107,8 +113,10 @@ class _Reader:
             raise BitstreamError("malformed text field") from None
 
 
-def pack(header: Header, payloads: list[bytes]) -> bytes:
-    """Serializes a header and payloads into file bytes."""
+def pack(header: Header, payloads: list[bytes], version: int = VERSION) -> bytes:
+    """Serializes a header and payloads into file bytes (of format `version`)."""
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"cannot write format version {version}")
     name = header.model.encode("utf-8")
     metric = header.metric.encode("ascii")
     if len(name) > 255 or len(metric) > 255:
@@ -119,7 +127,7 @@ def pack(header: Header, payloads: list[bytes]) -> bytes:
         raise ValueError("bad payload count")
     flags = 1 if header.rate is not None else 0
     out = bytearray(MAGIC)
-    out += bytes([VERSION, flags, len(name)]) + name + bytes([len(metric)]) + metric
+    out += bytes([version, flags, len(name)]) + name + bytes([len(metric)]) + metric
     out += struct.pack(">d", header.lmbda)
     if header.rate is not None:
         out += struct.pack(">d", header.rate)
@@ -169,7 +177,7 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     payloads = [r.take(n) for n in lengths]
     if r.pos != len(body):
         raise BitstreamError(f"{len(body) - r.pos} unexpected trailing bytes")
-    return Header(model, metric, lmbda, fingerprint, height, width, rate), payloads
+    return Header(model, metric, lmbda, fingerprint, height, width, rate, version), payloads
 
 
 def peek(data: bytes) -> Header:

@@ -1,5 +1,7 @@
 """The library's exceptions: every failure a user can cause raises a `ZooError`."""
 
+import re
+
 
 class ZooError(Exception):
     """Base class of every error the library raises on bad input."""
@@ -31,3 +33,17 @@ class WeightsError(ZooError):
 class UnsupportedError(ZooError, NotImplementedError):
     """An operation a model family does not offer by design (e.g. a SavedModel of a model
     that codes in numpy); the message names the alternative."""
+
+
+def op_error_summary(exc: Exception) -> str:
+    """The useful line of a TensorFlow error: an assertion's own message if it has one
+    (graph errors start with "Graph execution error:" and a node trace)."""
+    message = getattr(exc, "message", str(exc))
+    found = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    if found:
+        return found.group(1)
+    lines = [line.strip() for line in message.split("\n") if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    if first.startswith("Graph execution error") and len(lines) > 1:
+        return lines[-1].split(" [[")[0][:300]
+    return first

@@ -103,8 +103,10 @@ def run_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
     same network differ slightly between graphs (grappler fuses ops differently in an
     encoder's and a decoder's graph) and can move a scale index across a table boundary,
     desynchronizing the range decoder. In float64 such differences are ~1e-16, far
-    below anything that moves an index. Supports Conv2D, Conv2DTranspose ('same'
-    padding), Activation and ELU/ReLU-like layers, and layers with a `call_float64`.
+    below anything that moves an index; and decoders that must give the same pixels
+    under any math library (oneDNN or Eigen) and thread count compute in float64 too.
+    Supports Conv2D, Conv2DTranspose ('same' padding), Dense, GDN/IGDN, Activation,
+    ReLU and LeakyReLU layers, and layers with a `call_float64`.
     """
     x = tf.cast(x, tf.float64)
     if isinstance(layer, tf.keras.Sequential):
@@ -121,8 +123,17 @@ def run_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
         y = tf.nn.conv2d_transpose(x, kernel, out, layer.strides, padding="SAME")
     elif isinstance(layer, tf.keras.layers.Conv2D):
         y = tf.nn.conv2d(x, tf.cast(layer.kernel, tf.float64), layer.strides, padding="SAME")
+    elif isinstance(layer, tf.keras.layers.Dense):
+        y = tf.tensordot(x, tf.cast(layer.kernel, tf.float64), [[x.shape.rank - 1], [0]])
     elif isinstance(layer, tf.keras.layers.Activation):
         return layer.activation(x)
+    elif isinstance(layer, tf.keras.layers.LeakyReLU):
+        return tf.nn.leaky_relu(x, float(layer.alpha))
+    elif isinstance(layer, tf.keras.layers.ReLU) and layer.max_value is None and not layer.threshold:
+        return tf.nn.relu(x) if not layer.negative_slope else tf.nn.leaky_relu(
+            x, float(layer.negative_slope))
+    elif tfc_adapter.is_gdn(layer):
+        return tfc_adapter.gdn_float64(layer, x)
     else:
         raise TypeError(f"no float64 form for {type(layer).__name__} ({layer.name})")
     if layer.use_bias:

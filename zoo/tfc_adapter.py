@@ -20,6 +20,8 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 from tensorflow_compression.python.ops import gen_ops
 
+from zoo import index_guard
+
 RANGE_CODER_PRECISION = 12
 TAIL_MASS = 2**-8
 
@@ -31,6 +33,33 @@ def gdn(inverse: bool = False, name: str | None = None) -> tf.keras.layers.Layer
 
 def is_gdn(layer: tf.keras.layers.Layer) -> bool:
     return isinstance(layer, tfc.GDN)
+
+
+def gdn_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
+    """A built GDN/IGDN layer applied in float64 (its parameters cast), channels last."""
+    x = tf.cast(x, tf.float64)
+    if layer.rectify:
+        x = tf.nn.relu(x)
+    def fixed(parameter):  # a constant parameter as a Python float, else None
+        return None if callable(parameter) else float(np.asarray(parameter))
+
+    alpha, epsilon = fixed(layer.alpha_parameter), fixed(layer.epsilon_parameter)
+    if alpha == 1 and layer.rectify:
+        pool = x
+    elif alpha == 1:
+        pool = tf.abs(x)
+    elif alpha == 2:
+        pool = tf.square(x)
+    else:
+        pool = x ** tf.cast(layer.alpha, tf.float64)
+    gamma = tf.cast(layer.gamma, tf.float64)
+    pool = tf.nn.convolution(pool, tf.reshape(gamma, [1, 1, *gamma.shape]), padding="VALID")
+    pool = tf.nn.bias_add(pool, tf.cast(layer.beta, tf.float64))
+    if epsilon == 0.5:
+        pool = tf.sqrt(pool)
+    elif epsilon != 1:
+        pool = pool ** tf.cast(layer.epsilon, tf.float64)
+    return x * pool if layer.inverse else x / pool
 
 
 def round_st(x: tf.Tensor, offset: tf.Tensor | None = None) -> tf.Tensor:
@@ -208,8 +237,26 @@ class GaussianConditional(tf.keras.layers.Layer):
 
     def coding_indexes(self, scale_index: tf.Tensor) -> tf.Tensor:
         """Integer table indexes used by the range coder (floor of the clipped index)."""
+        return self._floor(scale_index)
+
+    def _floor(self, scale_index: tf.Tensor) -> tf.Tensor:
         clipped = tf.clip_by_value(scale_index, 0.0, float(self.num_scales - 1))
         return tf.cast(tf.math.floor(clipped), tf.int32)
+
+    def guard_payload(self, scale_index: tf.Tensor) -> tf.Tensor:
+        """The encoder's index guard (`zoo.index_guard`) for these continuous indexes, flat."""
+        flat = tf.reshape(scale_index, [-1])
+        return index_guard.encode(flat, self._floor(flat), self.num_scales)
+
+    def guarded_indexes(self, scale_index: tf.Tensor, guard, start=0) -> tf.Tensor:
+        """The decoder's integer indexes: `coding_indexes` with the encoder's guard applied
+        to positions start … start + size − 1 of the flat coding order."""
+        indexes = self._floor(scale_index)
+        flat = index_guard.apply(
+            tf.reshape(indexes, [-1]), tf.reshape(scale_index, [-1]), guard, start,
+            self.num_scales,
+        )
+        return tf.reshape(flat, tf.shape(indexes))
 
     def coded_bits(self, y_hat: tf.Tensor, indexes: tf.Tensor, loc=None) -> tf.Tensor:
         """Information content of quantized y under integer-indexed scales, bits per image."""
@@ -246,7 +293,7 @@ class GaussianConditional(tf.keras.layers.Layer):
 
     def decompress(self, strings: tf.Tensor, indexes: tf.Tensor, loc=None) -> tf.Tensor:
         symbols = decode_indexed(strings, indexes, self.tables_cdf, self.tables_cdf_offset)
-        values = tf.cast(symbols, tf.float32)
+        values = tf.cast(symbols, tf.float32 if loc is None else loc.dtype)
         return values if loc is None else values + loc
 
 

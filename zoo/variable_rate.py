@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from zoo import tfc_adapter
+from zoo import layers, tfc_adapter
 
 PARAMETERIZATIONS = ("latent_scaling", "latent_affine", "layer_scaling", "layer_affine", "gdn")
 FUNCTIONS = ("spline", "mlp")
@@ -117,15 +117,19 @@ class LambdaFunction(tf.keras.layers.Layer):
         """The λ at each knot (log-spaced over the range)."""
         return np.exp(np.linspace(math.log(self.low), math.log(self.high), self.num_knots))
 
-    def call(self, lmbda: tf.Tensor) -> tf.Tensor:
-        u = tf.reshape(self.unit_position(lmbda), [-1, 1])
+    def call(self, lmbda: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
+        u = tf.cast(tf.reshape(self.unit_position(lmbda), [-1, 1]), dtype)
+
+        def w(variable):
+            return tf.cast(variable, dtype)
+
         if self.function == "spline":
             t = tf.clip_by_value(u * (self.num_knots - 1), 0.0, self.num_knots - 1.0)
-            knots = tf.range(self.num_knots, dtype=tf.float32)[None]
+            knots = tf.range(self.num_knots, dtype=dtype)[None]
             hats = tf.nn.relu(1.0 - tf.abs(t - knots))  # [B, K]; rows sum to 1
-            return tf.matmul(hats, self.knot_values)
-        h = tf.tanh(tf.matmul(2.0 * u - 1.0, self.hidden_kernel) + self.hidden_bias)
-        return tf.matmul(h, self.output_kernel) + self.output_bias
+            return tf.matmul(hats, w(self.knot_values))
+        h = tf.tanh(tf.matmul(2.0 * u - 1.0, w(self.hidden_kernel)) + w(self.hidden_bias))
+        return tf.matmul(h, w(self.output_kernel)) + w(self.output_bias)
 
 
 class LambdaContext:
@@ -183,6 +187,12 @@ class LambdaModulation(tf.keras.layers.Layer):
             w += _per_example(self.shift_fn(lmbda))
         return w
 
+    def call_float64(self, v: tf.Tensor, lmbda: tf.Tensor) -> tf.Tensor:
+        w = tf.cast(v, tf.float64) * _per_example(self.scale_fn.call(lmbda, tf.float64))
+        if self.shift_fn is not None:
+            w += _per_example(self.shift_fn.call(lmbda, tf.float64))
+        return w
+
 
 class LambdaGDN(tf.keras.layers.Layer):
     """GDN (Ballé et al. 2016) whose β [C] and γ [C, C] are functions of λ.
@@ -209,13 +219,21 @@ class LambdaGDN(tf.keras.layers.Layer):
         self.gamma_fn = LambdaFunction(c * c, initial=gamma.reshape(-1), name="gamma", **self.fn_args)
         super().build(input_shape)
 
-    def call(self, x: tf.Tensor, lmbda: tf.Tensor) -> tf.Tensor:
+    def call(self, x: tf.Tensor, lmbda: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
         c = self.channels
-        beta = tf.square(tfc_adapter.lower_bound(self.beta_fn(lmbda), math.sqrt(self.beta_min)))
-        gamma = tf.square(tfc_adapter.lower_bound(self.gamma_fn(lmbda), 0.0))
+        x = tf.cast(x, dtype)
+        if dtype == tf.float32:  # the bounds pass gradients (tfc's lower_bound)
+            beta = tf.square(tfc_adapter.lower_bound(self.beta_fn(lmbda), math.sqrt(self.beta_min)))
+            gamma = tf.square(tfc_adapter.lower_bound(self.gamma_fn(lmbda), 0.0))
+        else:  # the portable decoder
+            beta = tf.maximum(self.beta_fn.call(lmbda, dtype), math.sqrt(self.beta_min)) ** 2
+            gamma = tf.maximum(self.gamma_fn.call(lmbda, dtype), 0.0) ** 2
         gamma = tf.reshape(gamma, [-1, c, c])
         norm = tf.einsum("bhwj,bij->bhwi", tf.square(x), gamma) + _per_example(beta)
         return x * tf.sqrt(norm) if self.inverse else x * tf.math.rsqrt(norm)
+
+    def call_float64(self, x: tf.Tensor, lmbda: tf.Tensor) -> tf.Tensor:
+        return self.call(x, lmbda, tf.float64)
 
 
 def _is_conv(layer: tf.keras.layers.Layer) -> bool:
@@ -295,6 +313,15 @@ class ConditionedTransform(tf.keras.layers.Layer):
                 x = stage(x, lmbda)
             else:
                 x = stage(x)
+        return x
+
+    def call_float64(self, x: tf.Tensor) -> tf.Tensor:
+        lmbda = self.context.get()
+        for stage in self.stages:
+            if isinstance(stage, (LambdaModulation, LambdaGDN)):
+                x = stage.call_float64(x, lmbda)
+            else:
+                x = layers.run_float64(stage, x)
         return x
 
 

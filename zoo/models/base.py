@@ -17,7 +17,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from zoo import metrics, tfc_adapter
+from zoo import layers, metrics, tfc_adapter
 
 METRICS = ("mse", "ms-ssim")
 PROXIES = ("noise", "ste", "soft_round")
@@ -70,6 +70,8 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
 
     #: How many byte strings `compress` produces.
     num_payloads: int = 1
+    #: Whether the last payload is an index guard (`zoo.index_guard`).
+    index_guarded: bool = False
     #: Name of the scalar that moves a variable-rate model along its curve, if any.
     rate_parameter: str | None = None
 
@@ -97,6 +99,7 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         self.registry_name = type(self).__name__
         self.build_kwargs: dict[str, Any] = {}
         self._coding_fns: dict[str, Any] = {}
+        self._float64 = False  # set while tracing the float64 (portable) decoder
 
     # Identity -------------------------------------------------------------------------
 
@@ -204,6 +207,21 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         strings, bits = self._encode(x, rate)
         return tf.stack(strings), bits
 
+    def run(self, layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
+        """Applies `layer`; in the float64 decoder (`portable=True`), in float64.
+
+        Decoding paths call every network between the decoded symbols and the pixels
+        through this: the latent means, context and slice networks, the synthesis.
+        """
+        return layers.run_float64(layer, x) if self._float64 else layer(x)
+
+    def _decompress_graph_float64(self, strings, shape, rate):
+        self._float64 = True
+        try:
+            return self._decompress_graph(strings, shape, rate)
+        finally:
+            self._float64 = False
+
     def _decompress_graph(self, strings: tf.Tensor, shape: tf.Tensor, rate: tf.Tensor):
         x_hat = self._decode(tf.unstack(strings, num=self.num_payloads), shape, rate)
         x_hat = x_hat[0, : shape[0], : shape[1], :]
@@ -216,13 +234,15 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
             if which == "compress":
                 spec = [tf.TensorSpec([None, None, 3], tf.uint8, name="image"), scalar]
                 fn = tf.function(self._compress_graph, input_signature=spec)
-            elif which == "decompress":
+            elif which in ("decompress", "decompress_float64"):
                 spec = [
                     tf.TensorSpec([self.num_payloads], tf.string, name="strings"),
                     tf.TensorSpec([2], tf.int32, name="shape"),
                     scalar,
                 ]
-                fn = tf.function(self._decompress_graph, input_signature=spec)
+                graph = (self._decompress_graph if which == "decompress"
+                         else self._decompress_graph_float64)
+                fn = tf.function(graph, input_signature=spec)
             else:
                 raise ValueError(which)
             self._coding_fns[which] = fn
@@ -232,9 +252,16 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         """uint8 [H, W, 3] -> (payload strings [num_payloads], estimated bits)."""
         return self.coding_function("compress")(image, tf.constant(rate, tf.float32))
 
-    def decompress(self, strings: tf.Tensor, shape: tf.Tensor, rate: float = 0.0) -> tf.Tensor:
-        """Payload strings and the image's [H, W] -> uint8 [H, W, 3]."""
-        return self.coding_function("decompress")(strings, shape, tf.constant(rate, tf.float32))
+    def decompress(
+        self, strings: tf.Tensor, shape: tf.Tensor, rate: float = 0.0, portable: bool = False
+    ) -> tf.Tensor:
+        """Payload strings and the image's [H, W] -> uint8 [H, W, 3].
+
+        `portable`: every network after entropy decoding runs in float64, so the pixels do
+        not depend on the math library (oneDNN or Eigen) or the thread count; slower.
+        """
+        which = "decompress_float64" if portable else "decompress"
+        return self.coding_function(which)(strings, shape, tf.constant(rate, tf.float32))
 
 
 def ceil_div(value: tf.Tensor, factor: int) -> tf.Tensor:

@@ -24,14 +24,15 @@ hyperprior's. On a 768×512 image on 2 cores that takes encoding/decoding from 0
 (paper) to 0.38/0.38 s (`python -m recipes.benchmark`). The slices, their conditioning
 on the hyperprior and on earlier slices, and LRP are the paper's.
 
-Payloads: [y string (slice after slice), z string].
+Payloads: [y string (slice after slice), z string, index guard (`zoo.index_guard`,
+positions slice after slice)].
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from zoo import layers, tfc_adapter
+from zoo import index_guard, layers, tfc_adapter
 from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
 from zoo.registry import register_model
 
@@ -75,11 +76,15 @@ class TwinHyperSynthesis(tf.keras.layers.Layer):
     def call(self, z_hat):
         return self.mean(z_hat), self.scale(z_hat)
 
+    def call_float64(self, z_hat):
+        return layers.run_float64(self.mean, z_hat), layers.run_float64(self.scale, z_hat)
+
 
 class ChannelwiseAutoregressive(CompressionModel):
     """Slices of the latent conditioned on the hyperprior and on earlier slices, with LRP."""
 
-    num_payloads = 2
+    num_payloads = 3  # y, z, index guard
+    index_guarded = True
 
     def __init__(
         self,
@@ -132,7 +137,7 @@ class ChannelwiseAutoregressive(CompressionModel):
     # The slice recursion, shared by training, encoding and decoding ----------------------
 
     def _hyper(self, z_hat, y_shape):
-        means, scales = self.hyper_synthesis(z_hat)
+        means, scales = self.run(self.hyper_synthesis, z_hat)
         return means[:, : y_shape[0], : y_shape[1], :], scales[:, : y_shape[0], : y_shape[1], :]
 
     def _slices(self, hyper, code_slice):
@@ -155,11 +160,11 @@ class ChannelwiseAutoregressive(CompressionModel):
                 else y_hat_slices
             )
             mean_support = tf.concat([means, *support], axis=-1)
-            loc = self.mean_transforms[s](mean_support)
-            index = self.scale_transforms[s](tf.concat([scales, *support], axis=-1))
+            loc = self.run(self.mean_transforms[s], mean_support)
+            index = self.run(self.scale_transforms[s], tf.concat([scales, *support], axis=-1))
             y_hat_slice, extra = code_slice(s, loc, index)
             collected.append(extra)
-            lrp = self.lrp_transforms[s](tf.concat([mean_support, y_hat_slice], axis=-1))
+            lrp = self.run(self.lrp_transforms[s], tf.concat([mean_support, y_hat_slice], axis=-1))
             y_hat_slices.append(y_hat_slice + 0.5 * tf.math.tanh(lrp))
         return tf.concat(y_hat_slices, axis=-1), collected
 
@@ -206,32 +211,37 @@ class ChannelwiseAutoregressive(CompressionModel):
                 self._flat(y_slices[s]),
                 self._flat(indexes),
                 self._flat(loc),
+                self._flat(index),
                 bits,
             )
 
         _, collected = self._slices(self._hyper(z_hat, tf.shape(y)[1:3]), code_slice)
-        values, indexes, locs, bits = (list(c) for c in zip(*collected))
+        values, indexes, locs, continuous, bits = (list(c) for c in zip(*collected))
         # One string, slice after slice: the decoder reads it in the same pieces.
         strings = cond.compress(tf.concat(values, 1), tf.concat(indexes, 1), tf.concat(locs, 1))
-        bits = tf.add_n(bits) + self.side_entropy_model.coded_bits(z_hat)
-        return [strings[0], side[0]], bits[0]
+        guard = cond.guard_payload(tf.concat(continuous, 1))
+        bits = tf.add_n(bits) + self.side_entropy_model.coded_bits(z_hat) + index_guard.bits(guard)
+        return [strings[0], side[0], guard], bits[0]
 
     def _decode(self, strings, shape, rate):
         y_shape = ceil_div(shape, 16)
         z_hat = self.side_entropy_model.decompress(strings[1][None], ceil_div(y_shape, 4))
         cond = self.conditional
         handle = [tfc_adapter.start_decoding(strings[0][None], cond.tables_cdf)]
+        guard = index_guard.decode(strings[2])
 
         def code_slice(s, loc, index):
+            start = s * tf.size(index)  # slices are equal: slice s starts at s·size
+            indexes = cond.guarded_indexes(self._flat(index), guard, start)
             handle[0], symbols = tfc_adapter.decode_indexed_step(
-                handle[0], self._flat(cond.coding_indexes(index)), cond.tables_cdf_offset
+                handle[0], indexes, cond.tables_cdf_offset
             )
-            return tf.reshape(tf.cast(symbols, tf.float32), tf.shape(loc)) + loc, None
+            return tf.reshape(tf.cast(symbols, loc.dtype), tf.shape(loc)) + loc, None
 
         y_hat, _ = self._slices(self._hyper(z_hat, y_shape), code_slice)
         with tf.control_dependencies([tfc_adapter.finish_decoding(handle[0])]):
             y_hat = tf.identity(y_hat)
-        return self.synthesis(y_hat) * 255.0
+        return self.run(self.synthesis, y_hat) * 255.0
 
 
 @register_model("channelwise_paper", family="channelwise", training=TRAINING)

@@ -127,6 +127,7 @@ def wavefront(
     params_fn: ParamsFn,
     quantize_fn: QuantizeFn,
     state: Any,
+    dtype: tf.DType = tf.float32,
 ):
     """Runs an autoregressive model over a latent grid, one wavefront step at a time.
 
@@ -140,6 +141,7 @@ def wavefront(
       quantize_fn: (state, loc, index, positions) -> (state, ŷ [B, n, M]): quantizes
         (encoder) or range decodes (decoder) one step's latents.
       state: anything `quantize_fn` carries from step to step (a decoder handle).
+      dtype: of the canvas and the context computation (float64 in portable decoders).
 
     Returns:
       (ŷ [B, H, W, M], loc and scale index in coding order [B, H·W, M],
@@ -150,18 +152,19 @@ def wavefront(
     pad = conv.kernel_size // 2
     offsets = tf.constant(conv.taps, tf.int32) + pad
     num_taps = len(conv.taps)
-    kernel = conv.tap_kernel()
+    kernel, bias = tf.cast(conv.tap_kernel(), dtype), tf.cast(conv.bias, dtype)
     # Padded on top, left and right only: the mask never looks further down.
-    canvas = tf.zeros(tf.stack([height + pad, width + 2 * pad, batch, channels]))
-    records = [tf.TensorArray(tf.float32, size=tf.size(counts), infer_shape=False) for _ in "li"]
+    canvas = tf.zeros(tf.stack([height + pad, width + 2 * pad, batch, channels]), dtype)
+    records = [tf.TensorArray(dtype, size=tf.size(counts), infer_shape=False) for _ in "li"]
 
     def body(step, canvas, state, locs, indexes):
         where = tf.slice(positions, [starts[step], 0], [counts[step], 2])
         n = counts[step]
         patches = tf.gather_nd(canvas, where[:, None, :] + offsets[None])  # [n, taps, B, M]
         patches = tf.reshape(tf.transpose(patches, [2, 0, 1, 3]), [batch * n, num_taps * channels])
-        ctx = tf.reshape(tf.matmul(patches, kernel) + conv.bias, [batch, n, conv.filters])
+        ctx = tf.reshape(tf.matmul(patches, kernel) + bias, [batch, n, conv.filters])
         loc, index = params_fn(ctx, where)
+        loc, index = tf.cast(loc, dtype), tf.cast(index, dtype)
         state, y_hat = quantize_fn(state, loc, index, where)
         canvas = tf.tensor_scatter_nd_update(canvas, where + pad, tf.transpose(y_hat, [1, 0, 2]))
         locs = locs.write(step, tf.transpose(loc, [1, 0, 2]))

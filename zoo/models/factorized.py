@@ -45,7 +45,7 @@ class FactorizedPrior(CompressionModel):
 
     def _decode(self, strings, shape, rate):
         y_hat = self.entropy_model.decompress(strings[0][None], ceil_div(shape, 16))
-        return self.synthesis(y_hat) * 255.0
+        return self.run(self.synthesis, y_hat) * 255.0
 
     # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
 

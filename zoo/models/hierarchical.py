@@ -22,7 +22,8 @@ computes exactly the encoder's (μ_l, σ_l). Levels are coded at their own resol
 latent sizes are nested ceilings of the image size, so any image size works without
 padding (transposed convolutions are cropped to the level below).
 
-Payloads: one string per level, level 1 first; the decoder reads the last one first.
+Payloads: one string per level, level 1 first (the decoder reads the top level first),
+then the index guard of levels 1 … L−1 (`zoo.index_guard`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from zoo import layers, tfc_adapter
+from zoo import index_guard, layers, tfc_adapter
 from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
 from zoo.models.factorized import filters_for
 from zoo.registry import register_model
@@ -127,6 +128,8 @@ class HierarchicalModel(CompressionModel):
       num_scales, scale_min, scale_max: the Gaussian conditional's scale table.
     """
 
+    index_guarded = True
+
     def __init__(
         self,
         num_filters: int,
@@ -153,7 +156,7 @@ class HierarchicalModel(CompressionModel):
         n = int(num_filters)
         hyper = int(num_hyper_latents or n)
         self.num_levels = num_levels
-        self.num_payloads = num_levels
+        self.num_payloads = num_levels + 1  # a string per level, then the index guard
         self.level_strides = strides
         self.latent_channels = (int(num_latents),) + (hyper,) * (num_levels - 1)
         # Level 1 keeps the hyperprior's GDN transforms; its latent is a function of the
@@ -246,6 +249,8 @@ class HierarchicalModel(CompressionModel):
             collected.insert(0, extra)
             latents.insert(0, y_hat)
             h = run(self.merges[level], h, y_hat)
+        if self._float64:  # the portable decoder
+            return layers.run_float64(self.synthesis, h) * 255.0, collected, latents
         return self.synthesis(tf.cast(h, tf.float32)) * 255.0, collected, latents
 
     # Training ---------------------------------------------------------------------------
@@ -267,14 +272,18 @@ class HierarchicalModel(CompressionModel):
 
     # Coding -----------------------------------------------------------------------------
 
-    def encode_levels(self, x: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor], list[tf.Tensor]]:
+    def encode_levels(
+        self, x: tf.Tensor, with_guard: bool = False
+    ) -> tuple[list[tf.Tensor], list[tf.Tensor], list[tf.Tensor]]:
         """Codes images [B, H, W, 3] on 0..255 level by level.
 
         Returns:
           (strings [B] per level, bits [B] per level, quantized latents ŷ per level),
-          each list ordered level 1 … L.
+          each list ordered level 1 … L; `with_guard` (one image) appends the index guard
+          of levels 1 … L−1 (`zoo.index_guard`, positions level after level) to strings.
         """
         side, cond = self.side_entropy_model, self.conditional
+        continuous = {}
 
         def code_top(y):
             y_hat = side.quantize(y)
@@ -282,6 +291,7 @@ class HierarchicalModel(CompressionModel):
 
         def code_level(level, y, loc, index):
             indexes = cond.coding_indexes(index)
+            continuous[level] = tf.reshape(index, [-1])
             y_hat = tf.round(y - loc) + loc
             return y_hat, (cond.compress(y, indexes, loc), cond.coded_bits(y_hat, indexes, loc))
 
@@ -291,34 +301,44 @@ class HierarchicalModel(CompressionModel):
         shapes = self.level_shapes(tf.shape(x)[1:3])
         _, collected, latents = self._top_down(shapes, code_top, code_level, features, coding=True)
         strings, bits = (list(c) for c in zip(*collected))
+        if with_guard:
+            guard = cond.guard_payload(tf.concat([continuous[k] for k in sorted(continuous)], 0))
+            strings.append(guard[None])
         return strings, bits, latents
 
     def decode_levels(
-        self, strings: Sequence[tf.Tensor], shape: tf.Tensor
+        self, strings: Sequence[tf.Tensor], shape: tf.Tensor, guard=None
     ) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        """Decodes one string [B] per level (level 1 first), the top level first.
+        """Decodes one string [B] per level (level 1 first), the top level first, with the
+        encoder's index guard (decoded, `zoo.index_guard.decode`) if given.
 
         Returns:
           (reconstruction [B, H', W', 3] on 0..255, decoded ŷ of levels 1 … L).
         """
         shapes = self.level_shapes(shape)
         side, cond = self.side_entropy_model, self.conditional
+        sizes = [tf.reduce_prod(s) * c for s, c in zip(shapes, self.latent_channels)]
 
         def code_top(_):
             return side.decompress(strings[-1], shapes[-1]), None
 
         def code_level(level, _, loc, index):
-            return cond.decompress(strings[level], cond.coding_indexes(index), loc), None
+            if guard is None:
+                indexes = cond.coding_indexes(index)
+            else:
+                indexes = cond.guarded_indexes(index, guard, sum(sizes[:level], tf.constant(0)))
+            return cond.decompress(strings[level], indexes, loc), None
 
         x_hat, _, latents = self._top_down(shapes, code_top, code_level, coding=True)
         return x_hat, latents
 
     def _encode(self, x, rate):
-        strings, bits, _ = self.encode_levels(x)
-        return [s[0] for s in strings], tf.add_n(bits)[0]
+        strings, bits, _ = self.encode_levels(x, with_guard=True)
+        return [s[0] for s in strings], (tf.add_n(bits) + index_guard.bits(strings[-1]))[0]
 
     def _decode(self, strings, shape, rate):
-        x_hat, _ = self.decode_levels([s[None] for s in strings], shape)
+        guard = index_guard.decode(strings[-1])
+        x_hat, _ = self.decode_levels([s[None] for s in strings[:-1]], shape, guard)
         return x_hat
 
 

@@ -7,14 +7,14 @@ https://arxiv.org/abs/1802.01436 (tensorflow-compression's `bmshj2018.py`).
                   └─|·|─hyper_analysis─> z ─Q─> ẑ ─hyper_synthesis─> scale index
                                               └── factorized prior p(ẑ)
 
-Payloads: [y string, z string].
+Payloads: [y string, z string, index guard (`zoo.index_guard`)].
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from zoo import layers, tfc_adapter
+from zoo import index_guard, layers, tfc_adapter
 from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
 from zoo.models.factorized import filters_for
 from zoo.registry import register_model
@@ -28,7 +28,8 @@ TRAINING = TrainingDefaults(
 class ScaleHyperprior(CompressionModel):
     """GDN transforms; a hyperprior predicts the scale of a zero-mean Gaussian per latent."""
 
-    num_payloads = 2
+    num_payloads = 3  # y, z, index guard (zoo.index_guard)
+    index_guarded = True
 
     def __init__(
         self,
@@ -64,7 +65,7 @@ class ScaleHyperprior(CompressionModel):
 
     def _hyper_params(self, z_hat, y_shape):
         """(loc or None, continuous scale index) for every latent, from decoded side info."""
-        index = self.hyper_synthesis(z_hat)[:, : y_shape[0], : y_shape[1], :]
+        index = self.run(self.hyper_synthesis, z_hat)[:, : y_shape[0], : y_shape[1], :]
         return None, index
 
     # Training ---------------------------------------------------------------------------
@@ -89,19 +90,21 @@ class ScaleHyperprior(CompressionModel):
         loc, index = self._hyper_params(z_hat, tf.shape(y)[1:3])
         indexes = self.conditional.coding_indexes(index)
         strings = self.conditional.compress(y, indexes, loc)
+        guard = self.conditional.guard_payload(index)
         y_hat = tf.round(y if loc is None else y - loc) + (0.0 if loc is None else loc)
         bits = self.conditional.coded_bits(y_hat, indexes, loc)
-        bits += self.side_entropy_model.coded_bits(z_hat)
-        return [strings[0], side[0]], bits[0]
+        bits += self.side_entropy_model.coded_bits(z_hat) + index_guard.bits(guard)
+        return [strings[0], side[0], guard], bits[0]
 
     def _decode(self, strings, shape, rate):
         y_shape = ceil_div(shape, 16)
         z_hat = self.side_entropy_model.decompress(strings[1][None], ceil_div(y_shape, 4))
         loc, index = self._hyper_params(z_hat, y_shape)
+        guard = index_guard.decode(strings[2])
         y_hat = self.conditional.decompress(
-            strings[0][None], self.conditional.coding_indexes(index), loc
+            strings[0][None], self.conditional.guarded_indexes(index, guard), loc
         )
-        return self.synthesis(y_hat) * 255.0
+        return self.run(self.synthesis, y_hat) * 255.0
 
     # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
 
@@ -115,10 +118,11 @@ class ScaleHyperprior(CompressionModel):
         }
 
     def side_to_params(self, z_symbols: tf.Tensor, y_shape: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Integer scale indexes (and means, if any) of y, from decoded side symbols."""
+        """Integer scale indexes (and means, if any) of y, from decoded side symbols, and
+        the continuous indexes they floor (`y_scale_index`, for the index guard)."""
         z_hat = tf.cast(z_symbols, tf.float32) + self.side_entropy_model.tables_qoffset
         loc, index = self._hyper_params(z_hat, y_shape)
-        params = {"y_indexes": self.conditional.coding_indexes(index)}
+        params = {"y_indexes": self.conditional.coding_indexes(index), "y_scale_index": index}
         if loc is not None:
             params["y_loc"] = loc
         return params

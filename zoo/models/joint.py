@@ -14,14 +14,15 @@ M = 192, as in the paper), leaky ReLU between. The context model runs in trainin
 one masked convolution; encoder and decoder run it as a wavefront (`zoo.models.context`)
 over 3·H + W steps with identical shapes, so their scale indexes agree bit for bit.
 
-Payloads: [y string (coding order: wavefront steps, then channels), z string].
+Payloads: [y string (coding order: wavefront steps, then channels), z string, index
+guard (`zoo.index_guard`, positions in the same order)].
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from zoo import layers, tfc_adapter
+from zoo import index_guard, layers, tfc_adapter
 from zoo.errors import UnsupportedError
 from zoo.models import context
 from zoo.models.base import ceil_div
@@ -38,7 +39,8 @@ def clip_index(index: tf.Tensor, num_scales: int) -> tf.Tensor:
 class JointAutoregressive(MeanScaleHyperprior):
     """Mean-scale hyperprior plus a masked 5×5 spatial context model."""
 
-    num_payloads = 2
+    num_payloads = 3  # y, z, index guard
+    index_guarded = True
 
     def __init__(self, num_filters: int, num_latents: int, context_kernel: int = 5, **kw):
         super().__init__(num_filters, num_latents, **kw)
@@ -73,11 +75,11 @@ class JointAutoregressive(MeanScaleHyperprior):
     # Entropy parameters ---------------------------------------------------------------
 
     def _hyper_features(self, z_hat, y_shape):
-        return self.hyper_synthesis(z_hat)[:, : y_shape[0], : y_shape[1], :]
+        return self.run(self.hyper_synthesis, z_hat)[:, : y_shape[0], : y_shape[1], :]
 
     def _params(self, ctx, hyper):
         """(μ, continuous σ index) from context and hyperprior features (any leading shape)."""
-        params = self.entropy_parameters(tf.concat([ctx, hyper], axis=-1))
+        params = self.run(self.entropy_parameters, tf.concat([ctx, hyper], axis=-1))
         loc, index = tf.split(params, 2, axis=-1)
         return loc, index
 
@@ -97,6 +99,7 @@ class JointAutoregressive(MeanScaleHyperprior):
             params_fn,
             quantize_fn,
             state,
+            tf.float64 if self._float64 else tf.float32,
         )
 
     def _quantize_in_order(self, y, state=()):
@@ -160,9 +163,10 @@ class JointAutoregressive(MeanScaleHyperprior):
         y_ordered = context.gather_positions(y, positions)  # [1, H·W, M], coding order
         indexes = self.conditional.coding_indexes(index)
         strings = self.conditional.compress(y_ordered, indexes, loc)
+        guard = self.conditional.guard_payload(index)  # flat over coding order × channels
         bits = self._coded_bits(tf.round(y_ordered - loc) + loc, loc, index)
-        bits += self.side_entropy_model.coded_bits(z_hat)
-        return [strings[0], side[0]], bits[0]
+        bits += self.side_entropy_model.coded_bits(z_hat) + index_guard.bits(guard)
+        return [strings[0], side[0], guard], bits[0]
 
     def _decode(self, strings, shape, rate):
         y_shape = ceil_div(shape, 16)
@@ -170,17 +174,21 @@ class JointAutoregressive(MeanScaleHyperprior):
         hyper = self._hyper_features(z_hat, y_shape)
         cond = self.conditional
         handle = tfc_adapter.start_decoding(strings[0][None], cond.tables_cdf)
+        guard = index_guard.decode(strings[2])
 
-        def decode_fn(handle, loc, index, positions):
+        def decode_fn(state, loc, index, positions):
+            handle, start = state  # start: this step's first flat position in coding order
             handle, symbols = tfc_adapter.decode_indexed_step(
-                handle, cond.coding_indexes(index), cond.tables_cdf_offset
+                handle, cond.guarded_indexes(index, guard, start), cond.tables_cdf_offset
             )
-            return handle, tf.cast(symbols, tf.float32) + loc
+            return (handle, start + tf.size(index)), tf.cast(symbols, loc.dtype) + loc
 
-        y_hat, _, _, _, handle = self._wavefront(y_shape, hyper, decode_fn, handle)
+        y_hat, _, _, _, (handle, _) = self._wavefront(
+            y_shape, hyper, decode_fn, (handle, tf.constant(0))
+        )
         with tf.control_dependencies([tfc_adapter.finish_decoding(handle)]):
             y_hat = tf.identity(y_hat)
-        return self.synthesis(y_hat) * 255.0
+        return self.run(self.synthesis, y_hat) * 255.0
 
 
 @register_model("joint", training=TRAINING)

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import coded_sampling, layers, metrics, tfc_adapter
-from zoo.errors import BitstreamError, UnsupportedError
+from zoo.errors import BitstreamError, UnsupportedError, op_error_summary
 from zoo.models.base import CompressionModel, TrainingDefaults
 from zoo.registry import register_model
 
@@ -150,7 +150,7 @@ class LadderNetwork(CompressionModel):
         return _split_stats(self.hyper_analysis(mx))
 
     def _prior1(self, z2, shape1):
-        return _split_stats(self.hyper_synthesis(z2)[:, : shape1[0], : shape1[1], :])
+        return _split_stats(self.run(self.hyper_synthesis, z2)[:, : shape1[0], : shape1[1], :])
 
     def forward(self, x, training):
         mx, sx = self._bottom_up(x)
@@ -252,12 +252,13 @@ class LadderNetwork(CompressionModel):
             zeros, ones = np.zeros(shape2), np.ones(shape2)
             code2 = samplers[2].unpack(data[1], zeros.size)
             z2 = samplers[2].decode(code2, zeros, ones, seed, level=2)
-            mp, sp = (v.numpy() for v in self._prior1(tf.constant(z2, tf.float32), (h1, w1)))
+            dtype = tf.float64 if self._float64 else tf.float32
+            mp, sp = (v.numpy() for v in self._prior1(tf.constant(z2, dtype), (h1, w1)))
         else:
             mp, sp = np.zeros((1, h1, w1, channels)), np.ones((1, h1, w1, channels))
         code1 = samplers[1].unpack(data[0], mp.size)
         z1 = samplers[1].decode(code1, mp, sp, seed, level=1)
-        return self.synthesis(tf.constant(z1, tf.float32)) * 255.0
+        return self.run(self.synthesis, tf.constant(z1, tf.float32)) * 255.0
 
     def compress(self, image, rate: float = 0.0):
         """uint8 [H, W, 3] -> (payload strings [levels], coded bits); eager."""
@@ -265,15 +266,17 @@ class LadderNetwork(CompressionModel):
         strings, bits = self._encode(tf.cast(image, tf.float32)[None], rate)
         return tf.stack(strings), bits
 
-    def decompress(self, strings, shape, rate: float = 0.0):
-        """Payload strings and [H, W] -> uint8 [H, W, 3]; eager."""
+    def decompress(self, strings, shape, rate: float = 0.0, portable: bool = False):
+        """Payload strings and [H, W] -> uint8 [H, W, 3]; eager (see `CompressionModel`)."""
         self.build_coders()
         shape = [int(v) for v in np.asarray(shape)]
+        self._float64 = bool(portable)
         try:
             x_hat = self._decode(list(strings), shape, rate)
         except (ValueError, IndexError, OverflowError, tf.errors.OpError) as exc:
-            message = getattr(exc, "message", str(exc)).split("\n")[0]
-            raise BitstreamError(f"payload failed to decode: {message}") from None
+            raise BitstreamError(f"payload failed to decode: {op_error_summary(exc)}") from None
+        finally:
+            self._float64 = False
         x_hat = x_hat[0, : shape[0], : shape[1], :]
         return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
 

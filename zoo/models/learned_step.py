@@ -115,8 +115,8 @@ class LearnedStep(CompressionModel):
 
     def _synthesize(self, y_hat: tf.Tensor) -> tf.Tensor:
         if self.denormalization is not None:
-            y_hat = self.denormalization(y_hat)
-        return self.synthesis(y_hat) * 255.0
+            y_hat = self.run(self.denormalization, y_hat)
+        return self.run(self.synthesis, y_hat) * 255.0
 
     def _scale_index(self, beta) -> tf.Tensor:
         """Continuous scale-table index per channel of the density of y/(βΔ)."""
@@ -181,6 +181,10 @@ class LearnedStep(CompressionModel):
     def _decode(self, strings, shape, rate):
         z_shape = tf.concat([[1], ceil_div(shape, 16), [self.num_latents]], 0)
         z_hat = self.conditional.decompress(strings[0][None], self._coding_indexes(rate, z_shape))
+        if self._float64:
+            step = tf.cast(rate, tf.float64) * tf.cast(self.step_sizes, tf.float64)
+            y_hat = tf.cast(z_hat, tf.float64) * step + tf.cast(self.latent_mean, tf.float64)
+            return self._synthesize(y_hat)
         return self._synthesize(z_hat * (rate * self.step_sizes) + self.latent_mean)
 
 

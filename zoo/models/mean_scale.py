@@ -40,7 +40,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
         return y
 
     def _hyper_params(self, z_hat, y_shape):
-        params = self.hyper_synthesis(z_hat)[:, : y_shape[0], : y_shape[1], :]
+        params = self.run(self.hyper_synthesis, z_hat)[:, : y_shape[0], : y_shape[1], :]
         loc, index = tf.split(params, 2, axis=-1)
         return loc, index
 

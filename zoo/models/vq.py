@@ -67,15 +67,19 @@ class ResidualStack(tf.keras.layers.Layer):
             layers.conv(filters, 3, name=f"block_{i // 2}_conv_{i % 2}") for i in range(2 * num_blocks)
         ]
 
-    def call(self, x: tf.Tensor) -> tf.Tensor:
+    def call(self, x: tf.Tensor, conv=None) -> tf.Tensor:
+        conv = conv or (lambda layer, v: layer(v))
         group_input = x
         for i in range(len(self.convs) // 2):
-            x = x + self.convs[2 * i + 1](tf.nn.relu(self.convs[2 * i](x)))
+            x = x + conv(self.convs[2 * i + 1], tf.nn.relu(conv(self.convs[2 * i], x)))
             if (i + 1) % self.group == 0:
                 # The outer skip of Mentzer et al.: every `group` blocks see their group's input.
                 x = x + group_input
                 group_input = x
         return x
+
+    def call_float64(self, x: tf.Tensor) -> tf.Tensor:
+        return self.call(tf.cast(x, tf.float64), layers.run_float64)
 
 
 def analysis_transform(num_filters: int, latent_channels: int, steps: int, blocks: int):
@@ -280,7 +284,7 @@ class VQCompressionModel(CompressionModel):
     def _decode(self, strings, shape, rate):
         grid = tf.concat([[1], ceil_div(shape, self.factor), [self.codes_per_position]], 0)
         codes = self.quantizer.decompress(strings[0][None], grid)
-        return (self.synthesis(self.quantizer.embed(codes)) + 0.5) * 255.0
+        return (self.run(self.synthesis, self.quantizer.embed(codes)) + 0.5) * 255.0
 
 
 @register_model("vq", training=TRAINING)
