@@ -192,3 +192,18 @@ def test_a_briefly_trained_model_trades_quality_for_rate_with_beta(crop):
     _, report = zoo.compress_to_target(crop, target_psnr=target, codec=codec)
     assert report.satisfied and target <= report.psnr <= target + 0.5
     assert 1.0 <= report.rate <= 3.0 and 8 * s3 / (128 * 128) <= report.bpp <= 8 * s1 / (128 * 128)
+
+
+def test_fixed_step_weights_load_whatever_models_the_process_built_before(tmp_path):
+    """The GDN normalizations are built outside any call: their variable names (weights
+    keys) do not carry the model's process-unique Keras name (a rate study trains and
+    then loads several such models in one process)."""
+    from zoo import weights
+
+    path = tmp_path / "gdn_fixed_step.npz"
+    first = zoo.create_model("gdn_fixed_step_tiny")
+    first(tf.zeros([1, 32, 32, 3]))
+    weights.save(first, path)
+    for _ in range(2):
+        zoo.create_model("gdn_fixed_step_tiny")(tf.zeros([1, 32, 32, 3]))
+    assert weights.fingerprint(weights.load(path)) == weights.fingerprint(first)

@@ -92,6 +92,11 @@ class LearnedStep(CompressionModel):
         if normalization:
             self.normalization = layers.nonlinearity("gdn", name="normalization")
             self.denormalization = layers.nonlinearity("gdn", inverse=True, name="denormalization")
+            # Built here, outside any call: variable names (weights-file keys) then do not
+            # carry the model's process-unique name ("learned_step_3/normalization/...").
+            with tf.name_scope(""):
+                for gdn in (self.normalization, self.denormalization):
+                    gdn(tf.zeros([1, 1, 1, self.num_latents]))
         zeros = tf.zeros([self.num_latents])
         # exp keeps Δ positive and makes its updates relative (a step is a scale).
         self.log_step = tf.Variable(zeros, trainable=self.learn_step, name="log_step")
