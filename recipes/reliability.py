@@ -669,6 +669,8 @@ def codec_odd_sizes(worker: Worker, path: str) -> dict[str, Any]:
     """1×1, 1×N, N×1 and prime-sided images round-trip exactly through a codec."""
     rng = np.random.default_rng(3)
     counts = {"sizes": 0, "exact": 0, "failures": []}
+    if path not in worker.loaded:
+        worker.load(path)
     for h, w in ((1, 1), (1, 97), (97, 1), (2, 3), (37, 53), (101, 7)):
         image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         counts["sizes"] += 1
@@ -921,8 +923,12 @@ def drift(weights: dict[str, str], images: list[Path], encoder: Worker,
 
     rows, files, examples = [], [], []
     for name, path in weights.items():
-        if path not in encoder.loaded:
-            encoder.load(path)
+        try:
+            if path not in encoder.loaded:
+                encoder.load(path)
+        except RuntimeError as exc:
+            examples.append(str(exc)[:300])
+            continue
         for image_path in images:
             status, value = encoder.call("drift_encode", (path, read_image(image_path)), 900.0)
             if status != "ok":
@@ -936,9 +942,12 @@ def drift(weights: dict[str, str], images: list[Path], encoder: Worker,
         setting_rows = []
         try:
             for name, image_name, path, data, s_enc, num_scales in files:
-                if path not in worker.loaded:
-                    worker.load(path)
-                status, s_dec = worker.call("drift_decode", (path, data))
+                try:
+                    if path not in worker.loaded:
+                        worker.load(path)
+                    status, s_dec = worker.call("drift_decode", (path, data))
+                except RuntimeError as exc:
+                    status, s_dec = "error", str(exc)[:300]
                 if status != "ok":
                     examples.append(f"{name} {image_name} {setting}: decode {status} {s_dec}")
                     continue
