@@ -218,6 +218,17 @@ class Worker:
         self._kill()
 
 
+def call_loaded(worker: Worker, op: str, path: str, data: Any) -> tuple[str, Any]:
+    """`worker.call(op, (path, data))` after loading `path` once; a load failure is an
+    ("error", message) result like any other."""
+    try:
+        if path not in worker.loaded:
+            worker.load(path)
+        return worker.call(op, (path, data))
+    except RuntimeError as exc:
+        return "error", str(exc)[:300]
+
+
 def make_weights(names: list[str], folder: Path, worker: Worker) -> dict[str, str]:
     """Saves each tiny model once, so every worker (and restart) decodes with equal weights."""
     paths = {}
@@ -890,12 +901,7 @@ def determinism(weights: dict[str, str], images: list[Path], log=print) -> dict[
                         threads=setting["threads"], timeout=900.0)
         try:
             for label, path, data, expected in files:
-                try:
-                    if path not in worker.loaded:
-                        worker.load(path)
-                    status, value = worker.call("decode", (path, data))
-                except RuntimeError as exc:
-                    status, value = "error", str(exc)[:300]
+                status, value = call_loaded(worker, "decode", path, data)
                 counts["decodes"] += 1
                 if status != "ok":
                     counts["decode_failures"] += 1
@@ -942,12 +948,7 @@ def drift(weights: dict[str, str], images: list[Path], encoder: Worker,
         setting_rows = []
         try:
             for name, image_name, path, data, s_enc, num_scales in files:
-                try:
-                    if path not in worker.loaded:
-                        worker.load(path)
-                    status, s_dec = worker.call("drift_decode", (path, data))
-                except RuntimeError as exc:
-                    status, s_dec = "error", str(exc)[:300]
+                status, s_dec = call_loaded(worker, "drift_decode", path, data)
                 if status != "ok":
                     examples.append(f"{name} {image_name} {setting}: decode {status} {s_dec}")
                     continue
