@@ -12,6 +12,8 @@ trained models) and seed 001 Fig. 5 (test-time scaling of quantization steps):
     python -m recipes.rate_study --workdir runs/rate_study             # hours on a CPU
     python -m recipes.rate_study --groups full,step &  python -m recipes.rate_study --groups vr
                                           # two processes, then once more to evaluate
+    python -m recipes.rate_study --init_from hyperprior@0.013 --function_lr_multiplier 30
+                                          # every variant fine-tuned from one trained model
 
 Trained variants are reused when their `weights.npz` exists, so an interrupted study
 resumes where it stopped (a partly trained variant resumes from its checkpoint).
@@ -61,6 +63,12 @@ class StudyConfig:
     eval_data: str = "kodak"
     max_images: int | None = None
     seed: int = 0
+    #: Warm start: every variant starts from these trained weights (a path, or
+    #: `name@λ` of a pretrained entry), so the study compares how each way of covering
+    #: the rate axis moves one trained model in the same number of steps.
+    init_from: str | None = None
+    #: How much faster the functions of λ learn than the transforms (`LambdaFunction`).
+    function_lr_multiplier: float = 1.0
     progress: bool = True
     #: Variant groups to train ("full", "vr", "step"): several processes can train
     #: disjoint groups of one study at once, then one more run (all groups) evaluates.
@@ -72,6 +80,12 @@ class StudyConfig:
 
     def model_name(self, name: str) -> str:
         return f"{name}_tiny" if self.tiny else name
+
+    def init_weights(self) -> str | None:
+        """The warm-start weights file (`name@λ` resolved to the pretrained entry's file)."""
+        from zoo import pretrained
+
+        return str(pretrained.resolve(self.init_from)) if self.init_from else None
 
 
 def quick_config(workdir: str, **changes: Any) -> StudyConfig:
@@ -100,6 +114,7 @@ def train_variant(config: StudyConfig, tag: str, model: str, lmbda: float | None
         learning_rate=config.learning_rate, seed=config.seed,
         checkpoint_every=max(1, config.num_steps // 4), log_every=max(1, config.num_steps // 20),
         image_every=10 * config.num_steps, data_throughput_batches=2,
+        init_from=config.init_weights(),
     )
     log = trainer.run(run_config)
     return Path(log["weights"])
@@ -119,7 +134,8 @@ def train_all(config: StudyConfig) -> dict[str, Any]:
         paths["vr"][parameterization] = train_variant(
             config, f"vr-{parameterization}", vr, None,
             {"parameterization": parameterization, "function": config.function,
-             "lmbda_range": [low, high]},
+             "lmbda_range": [low, high],
+             "function_lr_multiplier": config.function_lr_multiplier},
         )
     for name in config.step_models if "step" in config.groups else ():
         if config.model_name(name) not in zoo.list_models():
@@ -187,7 +203,8 @@ def report(config: StudyConfig, curves: list[Curve]) -> dict[str, Any]:
     images = curves[0].per_image
     dataset = {"source": config.eval_data, "num_images": len({r["image"] for r in images})}
     evaluation.write_outputs(out, curves, bd_table, dataset, "pchip")
-    title = (f"Kodak ({dataset['num_images']} images), {config.num_steps} steps per model, "
+    start = f" from {config.init_from}" if config.init_from else ""
+    title = (f"Kodak ({dataset['num_images']} images), {config.num_steps} steps per model{start}, "
              f"{config.model_name(config.family)}")
     png = plots.plot_rd(curves, out / "rd.png", title)
     table = plots.format_tables(curves, bd_table)
@@ -233,7 +250,8 @@ def main(argv: Sequence[str]) -> None:
     if f.groups:
         changes["groups"] = tuple(f.groups)
     changes.update(family=f.family, train_data=f.train_data, eval_data=f.eval_data,
-                   function=f.function, seed=f.seed)
+                   function=f.function, seed=f.seed, init_from=f.init_from,
+                   function_lr_multiplier=f.function_lr_multiplier)
     config = (quick_config(f.workdir, **changes) if f.quick
               else StudyConfig(workdir=f.workdir, **changes))
     result = run(config)
@@ -260,6 +278,10 @@ if __name__ == "__main__":
     flags.DEFINE_string("train_data", CID22_TRAINING, "Training images (folder, glob or tfds).")
     flags.DEFINE_string("eval_data", "kodak", "Evaluation images (tfds name, folder or glob).")
     flags.DEFINE_integer("seed", 0, "Seed of crops and λ draws.")
+    flags.DEFINE_string("init_from", None, "Warm start every variant from these weights: a "
+                        "file or name@λ of a pretrained entry (e.g. hyperprior@0.013).")
+    flags.DEFINE_float("function_lr_multiplier", 1.0, "Learning-rate multiplier of the "
+                       "functions of λ (e.g. 30 when warm-starting).")
     flags.DEFINE_list("groups", None, "Train only these variant groups (full, vr, step), to "
                       "split a study over processes; evaluation needs all three.")
     app.run(main)

@@ -41,8 +41,10 @@ flags.DEFINE_integer("data_throughput_batches", None, "Batches timed to measure 
 flags.DEFINE_bool("smoke", False, "Tiny run: the _tiny model, 10 steps, 64 px patches, batch 2.")
 flags.DEFINE_integer("cpu_devices", 1, "Split the CPU into this many logical devices (to run "
                      "'mirrored' with several replicas without accelerators; tests, debugging).")
-flags.DEFINE_string("init_from", None, "Weights artifact of the same architecture to start "
-                    "from (e.g. fine-tune a trained model to another λ).")
+flags.DEFINE_string("init_from", None, "Weights to start from: a file or name@λ of a pretrained "
+                    "entry. The same architecture (fine-tune to another λ), a variable-rate model "
+                    "from its fixed-rate family (hyperprior_vr from hyperprior@0.013), or another "
+                    "family sharing transforms.")
 flags.DEFINE_integer("debug_inject_nan_at_step", None, "Debugging aid: multiply the input batch of "
                      "this step by NaN, to exercise the non-finite-loss stop.")
 

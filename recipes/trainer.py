@@ -270,18 +270,26 @@ class Trainer:
         """Copies trained weights from an artifact.
 
         The same architecture: every trainable variable (fine-tuning to another λ).
+        A variable-rate model from a fixed-rate one of its family (same filter counts):
+        the fixed-rate model at every λ (`VariableRateMixin.initialize_from_fixed_rate`).
         Another family: each of `SHARED_PARTS` that both models have with identical
         variable shapes (a warm start, e.g. `mean_scale` from `hyperprior`'s transforms);
         the rest keeps its fresh initialization.
         """
-        from zoo import weights
+        from zoo import pretrained, weights
 
-        source_model = weights.load(path)
+        source_model = weights.load(pretrained.resolve(path))
         source, target = source_model.trainable_variables, self.model.trainable_variables
         if [tuple(v.shape) for v in source] == [tuple(v.shape) for v in target]:
             for src, dst in zip(source, target):
                 dst.assign(src)
             logging.info("Initialized from %s.", path)
+            return
+        if hasattr(self.model, "initialize_from_fixed_rate") and not getattr(
+                source_model, "conditioned_attributes", None):
+            # A variable-rate model from its fixed-rate family: the same model at every λ.
+            self.model.initialize_from_fixed_rate(source_model)
+            logging.info("Variable-rate warm start from %s.", path)
             return
         copied = []
         for part in self.SHARED_PARTS:

@@ -185,3 +185,60 @@ def test_rate_study_report_writes_plot_and_bd_table(tmp_path):
     assert table["layer_affine"][rate_study.FULL] == pytest.approx(10.0, abs=1e-6)
     assert table["gdn"][rate_study.FULL] == pytest.approx(0.0, abs=1e-6)
     assert "+10.0%" in result["table"]
+
+
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+def test_warm_start_from_the_fixed_rate_model_is_that_model_at_every_lambda(parameterization):
+    fixed = zoo.create_model("hyperprior_tiny", lmbda=0.01)
+    x = tf.random.uniform([1, 32, 32, 3], 0, 255, seed=4)
+    optimizer = tf.keras.optimizers.Adam(1e-2)  # a few steps, so no variable is at its init
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(fixed.rd_losses(x, training=True)["loss"])
+        optimizer.apply_gradients(zip(tape.gradient(loss, fixed.trainable_variables),
+                                      fixed.trainable_variables))
+    vr = zoo.create_model("hyperprior_vr_tiny", parameterization=parameterization,
+                          function_lr_multiplier=30.0)
+    vr.rd_losses(x, training=False)  # builds it
+    before = vr.rd_losses(x, training=False, lmbda=tf.constant([LOW]))
+    vr.initialize_from_fixed_rate(fixed)
+    want = fixed.rd_losses(x, training=False)
+    for lmbda in (LOW, 0.01, HIGH):
+        got = vr.rd_losses(x, training=False, lmbda=tf.constant([lmbda]))
+        for key in ("bpp", "distortion"):
+            np.testing.assert_allclose(got[key].numpy(), want[key].numpy(), rtol=2e-4)
+    assert not np.allclose(before["distortion"].numpy(), want["distortion"].numpy(), rtol=1e-2)
+    with pytest.raises(ValueError, match="variable-rate already"):
+        vr.initialize_from_fixed_rate(vr)
+
+
+def test_function_lr_multiplier_speeds_up_only_the_functions_of_lambda():
+    lmbdas = tf.constant([0.003, 0.02])
+    moved = {}
+    for multiplier in (1.0, 30.0):
+        fn = LambdaFunction(4, initial=1.0, lr_multiplier=multiplier)
+        np.testing.assert_allclose(fn(lmbdas).numpy(), 1.0)  # same function at the start
+        optimizer = tf.keras.optimizers.Adam(1e-3)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(fn(lmbdas))
+        optimizer.apply_gradients(zip(tape.gradient(loss, fn.trainable_variables),
+                                      fn.trainable_variables))
+        moved[multiplier] = float(np.abs(fn(lmbdas).numpy() - 1.0).max())
+    np.testing.assert_allclose(moved[30.0] / moved[1.0], 30.0, rtol=1e-3)
+    with pytest.raises(ValueError, match="lr_multiplier"):
+        LambdaFunction(4, lr_multiplier=0.0)
+
+
+def test_rate_study_warm_start_names_a_file_or_a_pretrained_entry(tmp_path):
+    from recipes import rate_study
+    from zoo import pretrained
+
+    config = rate_study.quick_config(str(tmp_path), init_from="hyperprior@0.013")
+    want = pretrained.weights_file(pretrained.find("hyperprior", 0.013))
+    assert config.init_weights() == str(want)
+    assert rate_study.quick_config(str(tmp_path), init_from=str(want)).init_weights() == str(want)
+    assert rate_study.quick_config(str(tmp_path)).init_weights() is None
+    with pytest.raises(zoo.WeightsError, match="not name@λ"):
+        rate_study.quick_config(str(tmp_path), init_from=str(tmp_path / "missing.npz")).init_weights()
+    with pytest.raises(zoo.WeightsError, match="available λ"):
+        pretrained.resolve("hyperprior@0.5")

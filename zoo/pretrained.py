@@ -173,6 +173,20 @@ def find(name: str, lmbda: float, metric: str = "mse") -> PretrainedEntry:
     )
 
 
+def resolve(spec: str) -> Path:
+    """A weights file named by its path or as `name@λ` (MSE) / `name@λ@metric` of an entry."""
+    if Path(spec).is_file():
+        return Path(spec)
+    name, *rest = spec.split("@")
+    if len(rest) not in (1, 2):
+        raise WeightsError(f"{spec!r}: no such weights file, and not name@λ of a pretrained entry")
+    try:
+        lmbda = float(rest[0])
+    except ValueError:
+        raise WeightsError(f"{spec!r}: λ {rest[0]!r} is not a number") from None
+    return weights_file(find(name, lmbda, *rest[1:]))
+
+
 def find_by_fingerprint(name: str, metric: str, fingerprint_prefix: bytes) -> PretrainedEntry:
     hexprefix = fingerprint_prefix.hex()
     for entry in list_pretrained(name, metric):

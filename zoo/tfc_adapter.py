@@ -35,6 +35,31 @@ def is_gdn(layer: tf.keras.layers.Layer) -> bool:
     return isinstance(layer, tfc.GDN)
 
 
+def gdn_form(layer: tf.keras.layers.Layer) -> dict[str, float]:
+    """{"alpha", "epsilon"} of an (unbuilt or built) GDN with constant α and ε, not rectified."""
+    def fixed(parameter):
+        return None if callable(parameter) else float(np.asarray(parameter))
+
+    alpha, epsilon = fixed(layer.alpha_parameter), fixed(layer.epsilon_parameter)
+    if alpha is None or epsilon is None or layer.rectify:
+        raise ValueError(f"{layer.name}: only GDN with constant alpha and epsilon, not rectified, "
+                         "can be made a function of λ")
+    return {"alpha": alpha, "epsilon": epsilon}
+
+
+def gdn_parameters(layer: tf.keras.layers.Layer,
+                   form: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A built GDN's (β [C], γ [C, C]), γ[i, j] weighting input j in output i.
+
+    `form` (α, ε) is what the caller computes with; a GDN of another form is refused.
+    """
+    have = gdn_form(layer)
+    if (have["alpha"], have["epsilon"]) != tuple(form):
+        raise ValueError(f"{layer.name}: GDN with alpha={have['alpha']}, epsilon={have['epsilon']}, "
+                         f"expected alpha={form[0]}, epsilon={form[1]}")
+    return np.asarray(layer.beta), np.asarray(layer.gamma).T  # tfc's γ is [input, output]
+
+
 def gdn_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
     """A built GDN/IGDN layer applied in float64 (its parameters cast), channels last."""
     x = tf.cast(x, tf.float64)

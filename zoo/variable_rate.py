@@ -60,6 +60,11 @@ class LambdaFunction(tf.keras.layers.Layer):
     "mlp": log λ (scaled to [-1, 1]) -> tanh layer of `hidden` units -> linear.
     Both start as the constant `initial`, so a conditioned model starts as the
     unconditioned one.
+
+    `lr_multiplier` m stores the output parameters divided by m and multiplies them back:
+    under Adam (whose steps do not depend on the gradient's scale) the functions of λ then
+    learn m times faster than the transforms around them, which is what a short
+    fine-tuning of a trained fixed-rate model into a variable-rate one needs.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class LambdaFunction(tf.keras.layers.Layer):
         num_knots: int = 25,
         hidden: int = 32,
         initial: float | np.ndarray = 0.0,
+        lr_multiplier: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -82,12 +88,15 @@ class LambdaFunction(tf.keras.layers.Layer):
         self.function = function
         self.num_knots = int(num_knots)
         self.hidden = int(hidden)
+        if not lr_multiplier > 0:
+            raise ValueError(f"lr_multiplier must be positive, got {lr_multiplier}")
+        self.lr_multiplier = float(lr_multiplier)
         self.initial = np.broadcast_to(np.asarray(initial, np.float32), [self.num_outputs]).copy()
 
     def build(self, input_shape):
-        initial = tf.constant_initializer(self.initial)
+        initial = tf.constant_initializer(self.initial / self.lr_multiplier)
         if self.function == "spline":
-            tiled = np.tile(self.initial[None], [self.num_knots, 1])
+            tiled = np.tile(self.initial[None] / self.lr_multiplier, [self.num_knots, 1])
             self.knot_values = self.add_weight(
                 "knot_values", [self.num_knots, self.num_outputs],
                 initializer=tf.constant_initializer(tiled),
@@ -127,9 +136,18 @@ class LambdaFunction(tf.keras.layers.Layer):
             t = tf.clip_by_value(u * (self.num_knots - 1), 0.0, self.num_knots - 1.0)
             knots = tf.range(self.num_knots, dtype=dtype)[None]
             hats = tf.nn.relu(1.0 - tf.abs(t - knots))  # [B, K]; rows sum to 1
-            return tf.matmul(hats, w(self.knot_values))
+            return tf.matmul(hats, w(self.knot_values)) * self.lr_multiplier
         h = tf.tanh(tf.matmul(2.0 * u - 1.0, w(self.hidden_kernel)) + w(self.hidden_bias))
-        return tf.matmul(h, w(self.output_kernel)) + w(self.output_bias)
+        return (tf.matmul(h, w(self.output_kernel)) + w(self.output_bias)) * self.lr_multiplier
+
+    def set_constant(self, values: np.ndarray) -> None:
+        """Makes the (built) function the constant `values` [num_outputs] for every λ."""
+        values = np.broadcast_to(np.asarray(values, np.float32), [self.num_outputs]) / self.lr_multiplier
+        if self.function == "spline":
+            self.knot_values.assign(np.tile(values[None], [self.num_knots, 1]))
+        else:
+            self.output_kernel.assign(tf.zeros_like(self.output_kernel))
+            self.output_bias.assign(values)
 
 
 class LambdaContext:
@@ -168,11 +186,13 @@ class LambdaModulation(tf.keras.layers.Layer):
     """Eq. (18): w = h_f(λ) ⊙ v (+ h_b(λ)), per channel or one scalar for all channels."""
 
     def __init__(self, per_channel: bool = True, bias: bool = False, lmbda_range=DEFAULT_RANGE,
-                 function: str = "spline", num_knots: int = 25, **kwargs):
+                 function: str = "spline", num_knots: int = 25, lr_multiplier: float = 1.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.per_channel = per_channel
         self.bias = bias
-        self.fn_args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots}
+        self.fn_args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots,
+                        "lr_multiplier": lr_multiplier}
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -197,19 +217,28 @@ class LambdaModulation(tf.keras.layers.Layer):
 class LambdaGDN(tf.keras.layers.Layer):
     """GDN (Ballé et al. 2016) whose β [C] and γ [C, C] are functions of λ.
 
-        y_i = x_i / sqrt(β_i(λ) + Σ_j γ_ij(λ) x_j²)      (inverse: × instead of /)
+        y_i = x_i / (β_i(λ) + Σ_j γ_ij(λ) |x_j|^α)^ε      (inverse: × instead of /)
 
+    α and ε are those of the GDN it replaces (tensorflow-compression's default is the
+    simplified GDN of Johnston et al. 2019, α = ε = 1; α = 2, ε = ½ is the original), so
+    a trained fixed-rate model's GDNs carry over exactly (`set_from_gdn`).
     β and γ are kept non-negative as squares of lower-bounded raw values; they start
     as tensorflow-compression's defaults (β = 1, γ = 0.1·I).
     """
 
-    def __init__(self, inverse: bool = False, lmbda_range=DEFAULT_RANGE, function: str = "spline",
-                 num_knots: int = 25, beta_min: float = 1e-6, gamma_init: float = 0.1, **kwargs):
+    def __init__(self, inverse: bool = False, alpha: float = 1.0, epsilon: float = 1.0,
+                 lmbda_range=DEFAULT_RANGE, function: str = "spline",
+                 num_knots: int = 25, beta_min: float = 1e-6, gamma_init: float = 0.1,
+                 lr_multiplier: float = 1.0, **kwargs):
         super().__init__(**kwargs)
+        if (alpha, epsilon) not in ((1.0, 1.0), (2.0, 0.5), (2.0, 1.0), (1.0, 0.5)):
+            raise ValueError(f"GDN form alpha={alpha}, epsilon={epsilon} is not supported")
         self.inverse = bool(inverse)
+        self.alpha, self.epsilon = float(alpha), float(epsilon)
         self.beta_min = float(beta_min)
         self.gamma_init = float(gamma_init)
-        self.fn_args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots}
+        self.fn_args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots,
+                        "lr_multiplier": lr_multiplier}
 
     def build(self, input_shape):
         c = int(input_shape[-1])
@@ -229,11 +258,32 @@ class LambdaGDN(tf.keras.layers.Layer):
             beta = tf.maximum(self.beta_fn.call(lmbda, dtype), math.sqrt(self.beta_min)) ** 2
             gamma = tf.maximum(self.gamma_fn.call(lmbda, dtype), 0.0) ** 2
         gamma = tf.reshape(gamma, [-1, c, c])
-        norm = tf.einsum("bhwj,bij->bhwi", tf.square(x), gamma) + _per_example(beta)
-        return x * tf.sqrt(norm) if self.inverse else x * tf.math.rsqrt(norm)
+        pool = tf.abs(x) if self.alpha == 1 else tf.square(x)
+        norm = tf.einsum("bhwj,bij->bhwi", pool, gamma) + _per_example(beta)
+        if self.epsilon == 0.5:
+            return x * tf.sqrt(norm) if self.inverse else x * tf.math.rsqrt(norm)
+        return x * norm if self.inverse else x / norm
+
+    def set_from_gdn(self, layer: tf.keras.layers.Layer) -> None:
+        """Makes this layer the trained (fixed) GDN `layer` at every λ."""
+        if bool(layer.inverse) != self.inverse:
+            raise ValueError(f"{self.name}: cannot take the parameters of {layer.name} "
+                             f"(inverse={layer.inverse}, this layer inverse={self.inverse})")
+        beta, gamma = tfc_adapter.gdn_parameters(layer, (self.alpha, self.epsilon))
+        self.beta_fn.set_constant(np.sqrt(np.maximum(beta, self.beta_min)))
+        self.gamma_fn.set_constant(np.sqrt(np.maximum(gamma, 0.0)).reshape(-1))
 
     def call_float64(self, x: tf.Tensor, lmbda: tf.Tensor) -> tf.Tensor:
         return self.call(x, lmbda, tf.float64)
+
+
+def copy_variables(source: Sequence[tf.Variable], target: Sequence[tf.Variable], what: str) -> None:
+    """Assigns `source` to `target` in order; refuses any difference in count or shape."""
+    shapes = [tuple(v.shape) for v in source], [tuple(v.shape) for v in target]
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"{what}: variables of shapes {shapes[0]} cannot go into {shapes[1]}")
+    for src, dst in zip(source, target):
+        dst.assign(src)
 
 
 def _is_conv(layer: tf.keras.layers.Layer) -> bool:
@@ -253,7 +303,7 @@ class ConditionedTransform(tf.keras.layers.Layer):
 
     def __init__(self, transform: tf.keras.Sequential, role: str, parameterization: str,
                  context: LambdaContext, lmbda_range=DEFAULT_RANGE, function: str = "spline",
-                 num_knots: int = 25, **kwargs):
+                 num_knots: int = 25, lr_multiplier: float = 1.0, **kwargs):
         kwargs.setdefault("name", transform.name)
         super().__init__(**kwargs)
         if parameterization not in PARAMETERIZATIONS:
@@ -264,7 +314,8 @@ class ConditionedTransform(tf.keras.layers.Layer):
             raise ValueError(f"unknown role {role!r}")
         self.context = context
         self.parameterization = parameterization
-        args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots}
+        args = {"lmbda_range": lmbda_range, "function": function, "num_knots": num_knots,
+                "lr_multiplier": lr_multiplier}
         kind, _, _ = parameterization.partition("_")
         affine = parameterization.endswith("_affine")
 
@@ -277,7 +328,8 @@ class ConditionedTransform(tf.keras.layers.Layer):
         if parameterization == "gdn":
             for layer in source:
                 if tfc_adapter.is_gdn(layer):
-                    stages.append(LambdaGDN(inverse=layer.inverse, name=layer.name, **args))
+                    stages.append(LambdaGDN(inverse=layer.inverse, **tfc_adapter.gdn_form(layer),
+                                            name=layer.name, **args))
                 else:
                     stages.append(layer)
             if not any(isinstance(s, LambdaGDN) for s in stages):
@@ -305,6 +357,24 @@ class ConditionedTransform(tf.keras.layers.Layer):
         # opens the model's scope) or by `rd_losses`.
         with tf.name_scope(""):
             return super().__call__(*args, **kwargs)
+
+    def copy_from(self, transform: tf.keras.Sequential) -> None:
+        """Takes the trained layers of the fixed-rate `transform` this one was made from.
+
+        Both must be built. Convolutions and pointwise layers are copied; λ-conditioned GDNs
+        become the trained GDN at every λ; inserted modulations keep their identity start,
+        so the result computes exactly what `transform` does, at every λ.
+        """
+        kept = [s for s in self.stages if not isinstance(s, LambdaModulation)]
+        source = list(transform.layers)
+        if len(kept) != len(source):
+            raise ValueError(f"{self.name}: {len(source)} layers to copy into {len(kept)}")
+        for stage, layer in zip(kept, source):
+            if isinstance(stage, LambdaGDN):
+                stage.set_from_gdn(layer)
+            else:
+                copy_variables(layer.trainable_variables, stage.trainable_variables,
+                               f"{self.name}/{layer.name}")
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         lmbda = self.context.get()
@@ -345,12 +415,15 @@ class VariableRateMixin:
         condition_entropy: bool = False,
         transforms: Sequence[tuple[str, str]] = (("analysis", "analysis"), ("synthesis", "synthesis")),
         hyper_transforms: Sequence[str] = (),
+        lr_multiplier: float = 1.0,
     ) -> None:
         """Replaces the named Sequential attributes by their λ-conditioned versions.
 
         Args:
           transforms: (attribute, role) of the main transforms.
           hyper_transforms: attributes conditioned only with `condition_entropy`.
+          lr_multiplier: how much faster the functions of λ learn than the rest
+            (`LambdaFunction`); 1 trains from scratch, ~30 fine-tunes a fixed-rate model.
         """
         self.lmbda_range = check_range(lmbda_range)
         low, high = self.lmbda_range
@@ -364,7 +437,9 @@ class VariableRateMixin:
         self.parameterization = parameterization
         self.condition_entropy = bool(condition_entropy)
         self.lambda_context = LambdaContext()
-        args = {"lmbda_range": self.lmbda_range, "function": function, "num_knots": num_knots}
+        args = {"lmbda_range": self.lmbda_range, "function": function, "num_knots": num_knots,
+                "lr_multiplier": lr_multiplier}
+        conditioned = [attribute for attribute, _ in transforms]
         for attribute, role in transforms:
             setattr(self, attribute, ConditionedTransform(
                 getattr(self, attribute), role, parameterization, self.lambda_context, **args))
@@ -379,6 +454,29 @@ class VariableRateMixin:
             for attribute in hyper_transforms:
                 setattr(self, attribute, ConditionedTransform(
                     getattr(self, attribute), "hyper", hyper, self.lambda_context, **args))
+            conditioned += list(hyper_transforms)
+        self.conditioned_attributes = tuple(conditioned)
+
+    def initialize_from_fixed_rate(self, source) -> None:
+        """Starts this (built) model as the trained fixed-rate model `source`, at every λ.
+
+        `source` is the same family without λ-conditioning, built with the same filter
+        counts (e.g. `hyperprior` for `hyperprior_vr`). Its transforms go into the
+        conditioned ones (`ConditionedTransform.copy_from`), everything else (hyper
+        transforms, entropy models) is copied as is; the functions of λ then learn to move
+        the model along the rate axis (seed 004 §V) in a fraction of a full training.
+        """
+        if getattr(source, "conditioned_attributes", None):
+            raise ValueError(f"{source.registry_name} is variable-rate already; copy it whole")
+        for attribute in self.conditioned_attributes:
+            getattr(self, attribute).copy_from(getattr(source, attribute))
+
+        def rest(model):
+            skip = {v.ref() for a in self.conditioned_attributes
+                    for v in getattr(model, a).trainable_variables}
+            return [v for v in model.trainable_variables if v.ref() not in skip]
+
+        copy_variables(rest(source), rest(self), "entropy model and hyper transforms")
 
     # λ -------------------------------------------------------------------------------
 

@@ -33,21 +33,24 @@ class VariableRateFactorized(VariableRateMixin, FactorizedPrior):
     """Factorized prior whose transforms are functions of λ."""
 
     def __init__(self, num_filters: int, num_latents: int, *, lmbda_range, parameterization,
-                 function="spline", num_knots=25, condition_entropy=False, **kw):
+                 function="spline", num_knots=25, condition_entropy=False,
+                 function_lr_multiplier=1.0, **kw):
         super().__init__(num_filters, num_latents, **kw)
         self._make_variable_rate(lmbda_range, parameterization, function, num_knots,
-                                 condition_entropy)
+                                 condition_entropy, lr_multiplier=function_lr_multiplier)
 
 
 class VariableRateHyperprior(VariableRateMixin, ScaleHyperprior):
     """Scale hyperprior whose transforms (and optionally hyper transforms) are functions of λ."""
 
     def __init__(self, num_filters: int, num_latents: int, *, lmbda_range, parameterization,
-                 function="spline", num_knots=25, condition_entropy=False, **kw):
+                 function="spline", num_knots=25, condition_entropy=False,
+                 function_lr_multiplier=1.0, **kw):
         super().__init__(num_filters, num_latents, **kw)
         self._make_variable_rate(lmbda_range, parameterization, function, num_knots,
                                  condition_entropy,
-                                 hyper_transforms=("hyper_analysis", "hyper_synthesis"))
+                                 hyper_transforms=("hyper_analysis", "hyper_synthesis"),
+                                 lr_multiplier=function_lr_multiplier)
 
 
 def _build(
@@ -76,7 +79,8 @@ def factorized_vr(**kw) -> VariableRateFactorized:
 
     Arguments: lmbda, lmbda_range, parameterization (latent_scaling, latent_affine,
     layer_scaling, layer_affine, gdn), function (spline, mlp), metric, num_filters,
-    num_latents, num_knots, condition_entropy.
+    num_latents, num_knots, condition_entropy, function_lr_multiplier (how much faster the
+    functions of λ learn than the transforms; for fine-tuning a fixed-rate model).
     """
     return _build(VariableRateFactorized, **kw)
 
