@@ -242,3 +242,24 @@ def test_rate_study_warm_start_names_a_file_or_a_pretrained_entry(tmp_path):
         rate_study.quick_config(str(tmp_path), init_from=str(tmp_path / "missing.npz")).init_weights()
     with pytest.raises(zoo.WeightsError, match="available λ"):
         pretrained.resolve("hyperprior@0.5")
+
+
+def test_trainer_warm_starts_a_variable_rate_model_from_fixed_rate_weights(tmp_path):
+    from recipes import trainer
+
+    fixed = zoo.create_model("hyperprior_tiny", lmbda=0.01)
+    x = tf.random.uniform([1, 32, 32, 3], 0, 255, seed=6)
+    fixed.rd_losses(x, training=False)
+    for v in fixed.trainable_variables:  # a distinct model, not the fresh initialization
+        v.assign(v * 1.01)
+    zoo.weights.save(fixed, tmp_path / "fixed.npz")
+    config = trainer.TrainConfig(
+        model="hyperprior_vr_tiny", workdir=str(tmp_path / "vr"), batchsize=2, patchsize=32,
+        init_from=str(tmp_path / "fixed.npz"),
+        model_overrides={"parameterization": "gdn", "function_lr_multiplier": 100.0})
+    run = trainer.Trainer(config, tf.distribute.get_strategy())
+    assert run.restore() == 0
+    want = fixed.rd_losses(x, training=False)["bpp"].numpy()
+    for lmbda in (LOW, HIGH):
+        got = run.model.rd_losses(x, training=False, lmbda=tf.constant([lmbda]))["bpp"].numpy()
+        np.testing.assert_allclose(got, want, rtol=2e-4)
