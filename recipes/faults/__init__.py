@@ -1,0 +1,1 @@
+"""The sections of the reliability suite (`python -m recipes.reliability`), one module each."""
