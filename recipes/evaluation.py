@@ -304,6 +304,17 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
 
 
+def read_curve(output: str | Path, name: str) -> Curve:
+    """A curve back from what `write_outputs` wrote (summary and per-image files)."""
+    output = Path(output)
+    summary = json.loads((output / f"{slug(name)}.json").read_text())
+    details = output / f"{slug(name)}.per_image.json"
+    per_image = json.loads(details.read_text())["images"] if details.is_file() else []
+    return Curve(summary["name"], summary["kind"], summary.get("description", ""),
+                 results=summary["results"], parameter=summary["parameter"],
+                 parameters=summary["parameters"], per_image=per_image)
+
+
 def write_outputs(
     output: str | Path, curves: Sequence[Curve], bd_table: dict, dataset: dict,
     method: str,

@@ -193,6 +193,28 @@ def evaluate_all(config: StudyConfig, paths: dict[str, Any]) -> list[Curve]:
     return curves
 
 
+def coverage_table(curves: list[Curve], bd_table: dict) -> str:
+    """One row per curve: the rates it spans, how much of the separate models' span that
+    covers (on a log scale, where BD-rates integrate), and its BD-rates against them.
+
+    A BD-rate is computed over the overlap only, so a curve that barely moves along the
+    rate axis can score well on a sliver: read the two columns together.
+    """
+    import math
+
+    full = next(c for c in curves if c.name == FULL)
+    lo, hi = min(full.results["bpp"]), max(full.results["bpp"])
+    lines = [f"{'variant':<30}{'bpp span':>16}{'covers':>9}{'BD PSNR':>10}{'BD MS-SSIM':>12}"]
+    for curve in curves:
+        a, b = min(curve.results["bpp"]), max(curve.results["bpp"])
+        overlap = max(0.0, math.log(min(b, hi)) - math.log(max(a, lo))) / math.log(hi / lo)
+        bd = [bd_table[m].get(curve.name, {}).get(FULL) for m in ("psnr", "ms-ssim")]
+        cells = ["ref" if curve is full else ("-" if v is None else f"{v:+.1f}%") for v in bd]
+        lines.append(f"{curve.name:<30}{f'{a:.3f}-{b:.3f}':>16}{overlap:>9.0%}"
+                     f"{cells[0]:>10}{cells[1]:>12}")
+    return "\n".join(lines)
+
+
 def report(config: StudyConfig, curves: list[Curve]) -> dict[str, Any]:
     """Writes curves (JSON), bd_rate.json, rd.png and summary.txt; returns the BD table."""
     from recipes import plots
@@ -207,7 +229,7 @@ def report(config: StudyConfig, curves: list[Curve]) -> dict[str, Any]:
     title = (f"Kodak ({dataset['num_images']} images), {config.num_steps} steps per model{start}, "
              f"{config.model_name(config.family)}")
     png = plots.plot_rd(curves, out / "rd.png", title)
-    table = plots.format_tables(curves, bd_table)
+    table = plots.format_tables(curves, bd_table) + "\n\n" + coverage_table(curves, bd_table)
     (out / "summary.txt").write_text(table + "\n")
     (out / "study.json").write_text(json.dumps(
         {"config": dataclasses.asdict(config), "bd_rate_vs_separate_models": bd_table},
@@ -215,8 +237,21 @@ def report(config: StudyConfig, curves: list[Curve]) -> dict[str, Any]:
     return {"bd_table": bd_table, "table": table, "plot": str(png), "output": str(out)}
 
 
-def run(config: StudyConfig) -> dict[str, Any]:
-    """Trains (or reuses) every variant, evaluates them and writes the report."""
+def curve_names(config: StudyConfig) -> list[str]:
+    """The study's curves, in report order."""
+    return ([FULL] + list(config.parameterizations)
+            + [f"{m} (β scaling)" for m in config.step_models])
+
+
+def run(config: StudyConfig, report_only: bool = False) -> dict[str, Any]:
+    """Trains (or reuses) every variant, evaluates them and writes the report.
+
+    `report_only`: rebuild the report (tables, plot) from the curves a finished run wrote.
+    """
+    if report_only:
+        out = Path(config.workdir) / "results"
+        return report(config, [evaluation.read_curve(out, n) for n in curve_names(config)
+                               if (out / f"{evaluation.slug(n)}.json").is_file()])
     Path(config.workdir).mkdir(parents=True, exist_ok=True)
     paths = train_all(config)
     if set(config.groups) != {"full", "vr", "step"}:
@@ -254,7 +289,7 @@ def main(argv: Sequence[str]) -> None:
                    function_lr_multiplier=f.function_lr_multiplier)
     config = (quick_config(f.workdir, **changes) if f.quick
               else StudyConfig(workdir=f.workdir, **changes))
-    result = run(config)
+    result = run(config, report_only=f.report_only)
     print(result["table"])
     print(f"\nplot: {result['plot']}\nresults: {result['output']}")
 
@@ -278,6 +313,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("train_data", CID22_TRAINING, "Training images (folder, glob or tfds).")
     flags.DEFINE_string("eval_data", "kodak", "Evaluation images (tfds name, folder or glob).")
     flags.DEFINE_integer("seed", 0, "Seed of crops and λ draws.")
+    flags.DEFINE_bool("report_only", False, "Rebuild tables and plot from the curves of a "
+                      "finished study (no training, no coding).")
     flags.DEFINE_string("init_from", None, "Warm start every variant from these weights: a "
                         "file or name@λ of a pretrained entry (e.g. hyperprior@0.013).")
     flags.DEFINE_float("function_lr_multiplier", 1.0, "Learning-rate multiplier of the "

@@ -185,6 +185,10 @@ def test_rate_study_report_writes_plot_and_bd_table(tmp_path):
     assert table["layer_affine"][rate_study.FULL] == pytest.approx(10.0, abs=1e-6)
     assert table["gdn"][rate_study.FULL] == pytest.approx(0.0, abs=1e-6)
     assert "+10.0%" in result["table"]
+    coverage = rate_study.coverage_table(curves, result["bd_table"])
+    assert "layer_affine" in coverage and "100%" in coverage
+    again = rate_study.run(config, report_only=True)  # from the files the report wrote
+    assert again["bd_table"] == result["bd_table"]
 
 
 @pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
