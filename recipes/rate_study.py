@@ -162,7 +162,7 @@ def _load_step_codec(config: StudyConfig, path: Path):
 # Evaluation -------------------------------------------------------------------------------
 
 
-def _sweep_rates(name: str, codec, rates: Sequence[float], parameter: str,
+def sweep_rates(name: str, codec, rates: Sequence[float], parameter: str,
                  images, progress: bool) -> Curve:
     """One curve from one variable-rate codec coding every image at every rate."""
     warm = images[0][1][:64, :64]
@@ -185,10 +185,10 @@ def evaluate_all(config: StudyConfig, paths: dict[str, Any]) -> list[Curve]:
         FULL, [zoo.load(p) for p in paths["full"].values()], images, config.progress)
     curves = [full]
     for parameterization, path in paths["vr"].items():
-        curves.append(_sweep_rates(parameterization, zoo.load(path), list(config.lambdas),
+        curves.append(sweep_rates(parameterization, zoo.load(path), list(config.lambdas),
                                    "lmbda", images, config.progress))
     for name, path in paths["step"].items():
-        curves.append(_sweep_rates(f"{name} (β scaling)", _load_step_codec(config, path),
+        curves.append(sweep_rates(f"{name} (β scaling)", _load_step_codec(config, path),
                                    list(config.betas), "beta", images, config.progress))
     return curves
 

@@ -11,11 +11,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 image = zoo.read_image(Path(__file__).resolve().parents[2] / "recipes/data/kodak/kodim01.png")
 image = image.astype(np.float32)
