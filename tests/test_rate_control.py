@@ -184,3 +184,24 @@ def test_cli_target_bpp_in_a_fresh_process(codec, crop, span, tmp_path):
     assert target * 0.98 <= bpp_of(data) <= target
     beta = container.peek(data).rate
     assert data == codec.compress(crop, rate=beta)  # the same file this process makes
+
+
+def test_lambda_search_of_a_variable_rate_model_reports_the_lambda_it_coded_at(crop):
+    """hyperprior_vr with its latent gains set by hand to √(λ/λ₀) (analysis) and its
+    inverse (synthesis): the rate then rises with λ, as after training."""
+    model = zoo.create_model("hyperprior_vr_tiny", parameterization="latent_scaling")
+    model.rd_losses(crop[None, :64, :64].astype(np.float32), training=False)  # builds it
+    for transform, sign in ((model.analysis, 1.0), (model.synthesis, -1.0)):
+        [modulation] = [s for s in transform.stages if hasattr(s, "scale_fn")]
+        fn = modulation.scale_fn
+        gains = np.sqrt(fn.knot_lambdas() / model.lmbda) ** sign
+        fn.knot_values.assign(gains[:, None].astype(np.float32) / fn.lr_multiplier)
+    codec = zoo.Codec(model)
+    low, high = (bpp_of(codec.compress(crop, rate=r)) for r in model.lmbda_range)
+    assert high > 1.5 * low
+    data, report = zoo.compress_to_target(crop, target_bpp=(low + high) / 2, codec=codec)
+    assert report.satisfied and report.rate_parameter == "lmbda"
+    low_l, high_l = model.lmbda_range
+    assert low_l < report.rate < high_l and report.lmbda == report.rate
+    assert container.peek(data).rate == report.rate
+    assert f"λ={report.rate:g}" in report.summary() and "lmbda=" not in report.summary()

@@ -67,7 +67,7 @@ class TargetReport:
     def summary(self) -> str:
         goal = f"≤ {self.value:g} bpp" if self.target == "bpp" else f"≥ {self.value:g} dB"
         setting = f"λ={self.lmbda:g}"
-        if self.rate_parameter is not None and self.rate is not None:
+        if self.rate_parameter not in (None, "lmbda") and self.rate is not None:
             setting += f", {self.rate_parameter}={self.rate:.4g}"
         verdict = "reached" if self.satisfied else "NOT reachable; closest"
         return (
@@ -273,7 +273,9 @@ class _Search:
         reached = Probe(best.model, best.lmbda, best.rate, best.bytes, best.bpp, psnr)
         return TargetReport(
             target=goal.kind, value=goal.value, model=codec.name, metric=codec.metric,
-            lmbda=codec.lmbda, rate_parameter=codec.model.rate_parameter, rate=best.rate,
+            # A variable-rate model's λ is the one it coded at, not its default.
+            lmbda=best.rate if codec.model.rate_parameter == "lmbda" and best.rate else codec.lmbda,
+            rate_parameter=codec.model.rate_parameter, rate=best.rate,
             bpp=best.bpp, psnr=psnr, satisfied=goal.met(reached), probes=list(self.probes),
         )
 
