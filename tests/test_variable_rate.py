@@ -214,6 +214,10 @@ def test_warm_start_from_the_fixed_rate_model_is_that_model_at_every_lambda(para
     assert not np.allclose(before["distortion"].numpy(), want["distortion"].numpy(), rtol=1e-2)
     with pytest.raises(ValueError, match="variable-rate already"):
         vr.initialize_from_fixed_rate(vr)
+    wider = zoo.create_model("hyperprior_tiny", num_filters=16)
+    wider.rd_losses(x, training=False)
+    with pytest.raises(ValueError, match="other filter counts"):
+        vr.initialize_from_fixed_rate(wider)
 
 
 def test_function_lr_multiplier_speeds_up_only_the_functions_of_lambda():

@@ -279,9 +279,13 @@ class LambdaGDN(tf.keras.layers.Layer):
 
 def copy_variables(source: Sequence[tf.Variable], target: Sequence[tf.Variable], what: str) -> None:
     """Assigns `source` to `target` in order; refuses any difference in count or shape."""
-    shapes = [tuple(v.shape) for v in source], [tuple(v.shape) for v in target]
-    if shapes[0] != shapes[1]:
-        raise ValueError(f"{what}: variables of shapes {shapes[0]} cannot go into {shapes[1]}")
+    if len(source) != len(target):
+        raise ValueError(f"{what}: {len(source)} variables cannot go into {len(target)} "
+                         "(a different architecture)")
+    for src, dst in zip(source, target):
+        if tuple(src.shape) != tuple(dst.shape):
+            raise ValueError(f"{what}: {src.name} of shape {tuple(src.shape)} cannot go into "
+                             f"{dst.name} of shape {tuple(dst.shape)} (other filter counts?)")
     for src, dst in zip(source, target):
         dst.assign(src)
 
