@@ -101,6 +101,14 @@ def fuzz(worker: Worker, weights: dict[str, str], damaged_files: int, hostile_pe
         if len(counts["failures"]) < 20:
             counts["failures"].append(what)
 
+    def unexpected(status: str, value: Any, what: str) -> None:
+        """A decode that neither refused nor decoded: a wrong exception, a crash, a hang."""
+        if status == "error":
+            counts["wrong_exception"] += 1
+            fail(f"{what}: {value}")
+        else:  # crashes and hangs are counted by `decode`
+            fail(f"{what}: {status}")
+
     # Originals: every family × image × version, with the decoder's expected pixels.
     originals = []  # (name, version, data, header, payloads, expected digest, shape)
     for name, path in weights.items():
@@ -166,11 +174,8 @@ def fuzz(worker: Worker, weights: dict[str, str], damaged_files: int, hostile_pe
         elif status == "ok":
             counts["accepted_damaged"] += 1
             fail(f"{name} v{version}: {kind}-damaged file decoded: {bad.hex()[:120]}")
-        elif status == "error":
-            counts["wrong_exception"] += 1
-            fail(f"{name} v{version}: {kind}: {value} on {bad.hex()[:120]}")
         else:
-            fail(f"{name} v{version}: {kind}: {status} on {bad.hex()[:120]}")
+            unexpected(status, value, f"{name} v{version}: {kind} on {bad.hex()[:120]}")
         if (i + 1) % 2000 == 0:
             log(f"  fuzz: {i + 1}/{damaged_files} damaged files ({time.time() - started:.0f} s)")
     # Hostile, well-formed files: their payloads reach the range decoders.
@@ -188,11 +193,8 @@ def fuzz(worker: Worker, weights: dict[str, str], damaged_files: int, hostile_pe
             elif status == "ok":
                 counts["wrong_exception"] += 1
                 fail(f"{name} v{version}: hostile file decoded to {value[1]} not {shape}")
-            elif status == "error":
-                counts["wrong_exception"] += 1
-                fail(f"{name} v{version}: hostile file: {value}")
             else:
-                fail(f"{name} v{version}: hostile file: {status}")
+                unexpected(status, value, f"{name} v{version}: hostile file")
     check_originals()
     counts["worker_restarts"] = worker.restarts
     counts["ok"] = (counts["crashed"] == counts["hung"] == counts["wrong_exception"] == 0
