@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from zoo import container, index_guard, tfc_adapter, weights
 from zoo.errors import UnsupportedError
-from zoo.models.base import ceil_div
+from zoo.models.base import ceil_div, pad_to_stride, to_pixels
 
 METADATA_FILE = os.path.join("assets.extra", "lic_zoo.json")
 
@@ -48,8 +48,7 @@ def register_custom_ops() -> None:
 
 def _to_image(x_hat: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
     # Same cropping and rounding as CompressionModel._decompress_graph.
-    x_hat = x_hat[0, : shape[0], : shape[1], :]
-    return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
+    return to_pixels(x_hat[0, : shape[0], : shape[1], :])
 
 
 def model_metadata(model: tf.keras.Model) -> dict[str, Any]:
@@ -171,8 +170,11 @@ class TransformServable(_Servable):
         specs = model.symbol_specs()
         hyper = "z_symbols" in specs
 
+        # Format v3: the analysis runs on the image padded to the model's stride; the
+        # latents' own sizes then tell the synthesis the size to decode at.
         def analysis(image):
-            return model.analysis_to_symbols(tf.cast(image, tf.float32)[None])
+            return model.analysis_to_symbols(
+                pad_to_stride(tf.cast(image, tf.float32)[None], model.stride))
 
         def to_image(symbols, shape):
             return {"image": _to_image(model.synthesis_from_symbols(symbols, shape), shape)}
@@ -184,7 +186,7 @@ class TransformServable(_Servable):
             return to_image({"y_symbols": y_symbols}, shape)
 
         def side_params(z_symbols, shape):
-            return model.side_to_params(z_symbols, ceil_div(shape, 16))
+            return model.side_to_params(z_symbols, ceil_div(model.coded_shape(shape), 16))
 
         self.analysis = tf.function(analysis, input_signature=[image])
         if hyper:
@@ -279,13 +281,18 @@ def transform_decompress(servable: Any, data: bytes, metadata: dict[str, Any]) -
         raise ValueError("the file was made by other weights than this servable's")
     tables = _outputs(servable.signatures["tables"]())
     shape = tf.constant(header.shape, tf.int32)
-    y_shape = ceil_div(shape, 16)
+    stride = 64 if len(payloads) in (2, 3) else 16
+    coded = ceil_div(shape, stride) * stride if header.version >= container.PADDED_SINCE else shape
+    y_shape = ceil_div(coded, 16)
     if len(payloads) in (2, 3):
         # One factorized table per side channel; y's indexes come from the side info,
         # with the encoder's index guard (format version 2) applied.
         z_grid = tf.concat([[1], ceil_div(y_shape, 4), tf.shape(tables["z_cdf_offset"])], 0)
         z_symbols = _decode(payloads[1], _channel_indexes(tf.zeros(z_grid)), tables, "z")
         params = _outputs(servable.signatures["side_params"](z_symbols=z_symbols, shape=shape))
+        # The servable computes y's parameters on the v3 grid (4 per z position); a
+        # v1/v2 encoder coded its top-left ceil(H/16) × ceil(W/16) of them.
+        params = {k: v[:, : y_shape[0], : y_shape[1]] for k, v in params.items()}
         y_indexes = params["y_indexes"]
         if len(payloads) == 3:
             flat = index_guard.apply(

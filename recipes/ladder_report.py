@@ -107,6 +107,7 @@ def measure(codec, image, name: str = "image") -> tuple[dict, object]:
     import tensorflow as tf
 
     from zoo import container, metrics
+    from zoo.models.base import pad_to_stride
 
     pixels = image.shape[0] * image.shape[1]
     start = time.perf_counter()
@@ -121,7 +122,8 @@ def measure(codec, image, name: str = "image") -> tuple[dict, object]:
     _, payloads = container.unpack(data)
     # The model's own view of the same coding run: shared randomness makes the samplers
     # deterministic, so these are the file's payloads and the KL of its samples.
-    strings, code_bits, kls = codec.model.encode_latents(tf.cast(image, tf.float32)[None])
+    x = pad_to_stride(tf.cast(image, tf.float32)[None], codec.model.stride)  # as compress does
+    strings, code_bits, kls = codec.model.encode_latents(x)
     if [bytes(s.numpy()) for s in strings] != payloads:
         raise RuntimeError(f"{name}: re-encoding gave other payloads; the KL would not match")
     kl = float(sum(kls.values()))

@@ -133,7 +133,7 @@ def test_round_trip_bit_exact_and_equal_to_the_encoders_reconstruction(name, odd
     np.testing.assert_array_equal(decoded, reconstruction)
     assert codec.compress(odd_image) == data
     # The encoder's own quantization (no range decoding at all) gives the same image.
-    forward = tf.function(lambda x: codec.model.forward(x, training=False)[0])
+    forward = tf.function(lambda x: codec.model.forward_any_size(x, training=False)[0])
     x_hat = forward(tf.constant(odd_image, tf.float32)[None]).numpy()[0, :37, :53]
     np.testing.assert_array_equal(np.round(np.clip(x_hat, 0, 255)).astype(np.uint8), decoded)
     # Informative latents: the decoder had real symbols to get right.

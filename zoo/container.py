@@ -1,10 +1,10 @@
-"""The compressed file format (`.lic`), version 2.
+"""The compressed file format (`.lic`), version 3.
 
 All integers big-endian; `varint` is unsigned LEB128.
 
     offset  field
     0       magic            4 bytes  b"\\x89LIC"
-    4       version          u8       2 (1 is read too)
+    4       version          u8       3 (1 and 2 are read too)
     5       flags            u8       bit 0: a rate parameter follows λ
     6       model name       u8 length + UTF-8      e.g. "hyperprior"
     .       metric           u8 length + ASCII      "mse" | "ms-ssim"
@@ -24,7 +24,13 @@ parameter. A 768×512 image coded by "hyperprior"/"mse" in two payloads of 128 B
 Anything that does not parse exactly, including trailing bytes, raises
 `BitstreamError`; the checksum is verified before any field is trusted.
 
-Versions: 2 (written) and 1 share this layout. Version 2 files of the hyperprior family
+Versions: 3 (written), 2 and 1 share this layout. Version 3 says how the payloads were
+made: the encoder padded the image at the bottom and right to a multiple of the model's
+total downsampling factor (`CompressionModel.stride`: 16, or 64 with a side path) before
+the analysis, and the decoder decodes at that size and crops. Version 1 and 2 encoders
+ran the analysis on the unpadded image, whose sides the 'same' convolutions misalign
+unless they are multiples of the stride; their files still decode exactly as they did
+(at the latent sizes their encoder made). Version 2 files of the hyperprior family
 (hyperprior, mean-scale, joint, channel-wise, hierarchical and their variable-rate forms)
 end with one more payload, the index guard (`zoo.index_guard`); version 1 files of those
 models may lack it and then decode without one.
@@ -39,8 +45,10 @@ from dataclasses import dataclass
 from zoo.errors import BitstreamError
 
 MAGIC = b"\x89LIC"
-VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
+#: The first version whose encoder padded images to the model's stride.
+PADDED_SINCE = 3
 FINGERPRINT_BYTES = 8
 #: Largest image a file may describe; anything larger is refused before decoding.
 MAX_SIDE = 1 << 16

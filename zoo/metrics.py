@@ -27,6 +27,12 @@ def psnr_from_mse(value: float, max_val: float = 255.0) -> float:
     return float("inf") if value <= 0 else 10.0 * math.log10(max_val**2 / value)
 
 
+def psnr(original: np.ndarray, decoded: np.ndarray) -> float:
+    """PSNR (dB, peak 255) between two uint8 images of the same shape."""
+    diff = original.astype(np.float64) - decoded.astype(np.float64)
+    return psnr_from_mse(float(np.mean(np.square(diff))))
+
+
 def num_scales_for(height: int, width: int) -> int:
     """How many MS-SSIM scales fit an image of this size (at least one)."""
     side = min(height, width)

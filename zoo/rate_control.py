@@ -248,7 +248,7 @@ class _Search:
     def add(self, codec: Codec, image: np.ndarray, rate: float | None, goal: _Goal) -> Probe:
         if goal.needs_psnr:
             data, decoded = codec.compress_with_reconstruction(image, rate)
-            psnr = _psnr(image, decoded)
+            psnr = metrics.psnr(image, decoded)
         else:
             data, psnr = codec.compress(image, rate), None
         bpp = 8.0 * len(data) / (image.shape[0] * image.shape[1])
@@ -269,7 +269,7 @@ class _Search:
     def report(self, goal: _Goal, image: np.ndarray) -> TargetReport:
         codec, data = self.files[self.chosen]
         best = self.probes[self.chosen]
-        psnr = best.psnr if best.psnr is not None else _psnr(image, codec.decompress(data))
+        psnr = best.psnr if best.psnr is not None else metrics.psnr(image, codec.decompress(data))
         reached = Probe(best.model, best.lmbda, best.rate, best.bytes, best.bpp, psnr)
         return TargetReport(
             target=goal.kind, value=goal.value, model=codec.name, metric=codec.metric,
@@ -278,11 +278,6 @@ class _Search:
             rate_parameter=codec.model.rate_parameter, rate=best.rate,
             bpp=best.bpp, psnr=psnr, satisfied=goal.met(reached), probes=list(self.probes),
         )
-
-
-def _psnr(image: np.ndarray, decoded: np.ndarray) -> float:
-    err = float(np.mean(np.square(image.astype(np.float64) - decoded.astype(np.float64))))
-    return metrics.psnr_from_mse(err) if err > 0 else math.inf
 
 
 def _search_variable(codec, image, goal, bounds, max_probes) -> _Search:

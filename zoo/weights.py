@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,23 @@ def _ordered_variables(model: tf.keras.Model) -> list[tf.Variable]:
     return list(unique.values())
 
 
+def _keys(model: tf.keras.Model, variables: list[tf.Variable]) -> list[str]:
+    """`NNNN/name` per variable. A variable created inside the model's own name scope
+    (hierarchical's merge blocks) carries the model's name, which Keras numbers by how
+    many models of the class the process built before (`hierarchical_model_2/…`); the
+    key uses the first model's name, so weights load in any process."""
+    own = f"{model.name}/"
+    canonical = re.sub(r"_\d+$", "", model.name) + "/"
+    return [
+        f"{i:04d}/{canonical + v.name[len(own):] if v.name.startswith(own) else v.name}"
+        for i, v in enumerate(variables)
+    ]
+
+
 def variable_arrays(model: tf.keras.Model) -> dict[str, np.ndarray]:
     """The model's variables as numpy arrays, keyed by position and name."""
-    return {f"{i:04d}/{v.name}": v.numpy() for i, v in enumerate(_ordered_variables(model))}
+    variables = _ordered_variables(model)
+    return {key: v.numpy() for key, v in zip(_keys(model, variables), variables)}
 
 
 def fingerprint(model: tf.keras.Model) -> str:
@@ -132,7 +147,7 @@ def assign(model: tf.keras.Model, arrays: dict[str, np.ndarray], source: str = "
     """Copies arrays into the model's variables; refuses anything that does not fit."""
     variables = _ordered_variables(model)
     keys = sorted(arrays)
-    expected = [f"{i:04d}/{v.name}" for i, v in enumerate(variables)]
+    expected = _keys(model, variables)
     if keys != expected:
         missing = sorted(set(expected) - set(keys))[:3]
         extra = sorted(set(keys) - set(expected))[:3]

@@ -74,6 +74,10 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
     index_guarded: bool = False
     #: Name of the scalar that moves a variable-rate model along its curve, if any.
     rate_parameter: str | None = None
+    #: Total downsampling factor of the transforms (every latent grid divides the image
+    #: by a power of two up to this). Images are padded to a multiple of it before the
+    #: analysis and the reconstruction cropped after the synthesis (`pad_to_stride`).
+    stride: int = 16
 
     def __init__(
         self,
@@ -127,7 +131,8 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         Returns a dict of [B] tensors `loss`, `bpp`, `mse`, `distortion`, and `x_hat`.
         """
         x = tf.cast(x, tf.float32)
-        x_hat, bits = self.forward(x, training=training)
+        x_hat, bits = self.forward_any_size(x, training=training)
+        x_hat = tf.cast(x_hat, tf.float32)  # mixed precision: the loss is computed in float32
         shape = tf.shape(x)
         bpp = bits / tf.cast(shape[1] * shape[2], tf.float32)
         err = metrics.mse(x, x_hat)
@@ -141,6 +146,17 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
 
     def call(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         return self.rd_losses(x, training=training)
+
+    def forward_any_size(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """`forward` on images of any size, as the coder sees them: padded to `stride`,
+        the reconstruction cropped back to [B, H, W, 3] (bits count the padded grid)."""
+        shape = tf.shape(x)
+        x_hat, bits = self.forward(pad_to_stride(x, self.stride), training=training)
+        return x_hat[:, : shape[1], : shape[2], :], bits
+
+    def coded_shape(self, shape: tf.Tensor) -> tf.Tensor:
+        """The [2] size the transforms run at for an image of size `shape` (format v3)."""
+        return ceil_div(shape, self.stride) * self.stride
 
     def bottleneck(self, y, entropy_fn, training: bool, loc=None):
         """Applies the configured quantization proxy around an entropy model.
@@ -203,7 +219,7 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         """Reconstructs [1, H', W', 3] (H' ≥ H, W' ≥ W) from payloads and the image shape."""
 
     def _compress_graph(self, image: tf.Tensor, rate: tf.Tensor):
-        x = tf.cast(image, tf.float32)[None]
+        x = pad_to_stride(tf.cast(image, tf.float32)[None], self.stride)
         strings, bits = self._encode(x, rate)
         return tf.stack(strings), bits
 
@@ -223,9 +239,20 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
             self._float64 = False
 
     def _decompress_graph(self, strings: tf.Tensor, shape: tf.Tensor, rate: tf.Tensor):
-        x_hat = self._decode(tf.unstack(strings, num=self.num_payloads), shape, rate)
-        x_hat = x_hat[0, : shape[0], : shape[1], :]
-        return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
+        """Format v3: the encoder padded the image to `stride`; decode at that size."""
+        return self._decode_cropped(strings, self.coded_shape(shape), shape, rate)
+
+    def _decompress_graph_legacy(self, strings, shape, rate, float64=False):
+        """Format v1/v2: the encoder ran the analysis on the unpadded image."""
+        self._float64 = bool(float64)
+        try:
+            return self._decode_cropped(strings, shape, shape, rate)
+        finally:
+            self._float64 = False
+
+    def _decode_cropped(self, strings, coded_shape, shape, rate):
+        x_hat = self._decode(tf.unstack(strings, num=self.num_payloads), coded_shape, rate)
+        return to_pixels(x_hat[0, : shape[0], : shape[1], :])
 
     def coding_function(self, which: str):
         """The tf.function with a fixed input signature for `compress` or `decompress`."""
@@ -234,14 +261,19 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
             if which == "compress":
                 spec = [tf.TensorSpec([None, None, 3], tf.uint8, name="image"), scalar]
                 fn = tf.function(self._compress_graph, input_signature=spec)
-            elif which in ("decompress", "decompress_float64"):
+            elif which in DECOMPRESS_FUNCTIONS:
                 spec = [
                     tf.TensorSpec([self.num_payloads], tf.string, name="strings"),
                     tf.TensorSpec([2], tf.int32, name="shape"),
                     scalar,
                 ]
-                graph = (self._decompress_graph if which == "decompress"
-                         else self._decompress_graph_float64)
+                graph = {
+                    "decompress": self._decompress_graph,
+                    "decompress_float64": self._decompress_graph_float64,
+                    "decompress_legacy": self._decompress_graph_legacy,
+                    "decompress_legacy_float64": lambda *args: self._decompress_graph_legacy(
+                        *args, float64=True),
+                }[which]
                 fn = tf.function(graph, input_signature=spec)
             else:
                 raise ValueError(which)
@@ -253,17 +285,73 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         return self.coding_function("compress")(image, tf.constant(rate, tf.float32))
 
     def decompress(
-        self, strings: tf.Tensor, shape: tf.Tensor, rate: float = 0.0, portable: bool = False
+        self, strings: tf.Tensor, shape: tf.Tensor, rate: float = 0.0, portable: bool = False,
+        padded: bool = True,
     ) -> tf.Tensor:
         """Payload strings and the image's [H, W] -> uint8 [H, W, 3].
 
         `portable`: every network after entropy decoding runs in float64, so the pixels do
         not depend on the math library (oneDNN or Eigen) or the thread count; slower.
+        `padded`: the encoder padded the image to `stride` (format v3); False decodes the
+        payloads of format v1/v2 files, whose encoder did not.
         """
-        which = "decompress_float64" if portable else "decompress"
+        which = ("decompress" if padded else "decompress_legacy") + (
+            "_float64" if portable else "")
         return self.coding_function(which)(strings, shape, tf.constant(rate, tf.float32))
+
+
+DECOMPRESS_FUNCTIONS = (
+    "decompress", "decompress_float64", "decompress_legacy", "decompress_legacy_float64",
+)
+
+#: How `pad_to_stride` fills the rows and columns it adds (chosen by measurement: see
+#: `results/padding/`).
+PAD_MODE = "replicate"
+PAD_MODES = ("replicate", "reflect", "zero")
 
 
 def ceil_div(value: tf.Tensor, factor: int) -> tf.Tensor:
     """Latent size after `log2(factor)` stride-2 'same' convolutions."""
     return (value + factor - 1) // factor
+
+
+def to_pixels(x_hat: tf.Tensor) -> tf.Tensor:
+    """Reconstruction on 0..255 (floats) -> uint8, rounded and clipped."""
+    return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
+
+
+def pad_to_stride(x: tf.Tensor, stride: int, mode: str | None = None) -> tf.Tensor:
+    """Pads images [B, H, W, C] at the bottom and right to multiples of `stride`.
+
+    The transforms' 'same' stride-2 convolutions pad asymmetrically and by the parity of
+    each side, while the synthesis always doubles; only on multiples of `stride` do the
+    two agree, so the decoder's crop of its top-left corner is the image. `mode`:
+    "replicate" repeats the last row and column, "reflect" mirrors the image about its
+    last row and column (repeatedly, for images smaller than the padding), "zero" fills
+    with zeros (black).
+    """
+    mode = PAD_MODE if mode is None else mode
+    if mode not in PAD_MODES:
+        raise ValueError(f"padding mode must be one of {PAD_MODES}, got {mode!r}")
+    for axis in (1, 2):
+        size = tf.shape(x)[axis]
+        missing = ceil_div(size, stride) * stride - size
+        if mode == "zero":
+            paddings = [[0, 0]] * 4
+            paddings[axis] = [0, missing]
+            x = tf.pad(x, tf.stack([tf.stack(p) for p in paddings]))
+        elif mode == "replicate":
+            edge = tf.gather(x, [size - 1], axis=axis)
+            x = tf.concat([x, tf.repeat(edge, missing, axis=axis)], axis)
+        else:
+            x = _reflect(x, axis, size + missing)
+    return x
+
+
+def _reflect(x: tf.Tensor, axis: int, target: tf.Tensor) -> tf.Tensor:
+    """Mirror-extends `x` along `axis` to `target` (period 2(n−1); n = 1 replicates)."""
+    size = tf.shape(x)[axis]
+    period = tf.maximum(2 * (size - 1), 1)
+    position = tf.range(target) % period
+    index = tf.where(position < size, position, period - position)
+    return tf.gather(x, tf.minimum(index, size - 1), axis=axis)

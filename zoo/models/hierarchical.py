@@ -28,6 +28,7 @@ then the index guard of levels 1 … L−1 (`zoo.index_guard`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
@@ -186,6 +187,10 @@ class HierarchicalModel(CompressionModel):
         self.conditional = tfc_adapter.GaussianConditional(num_scales, scale_min, scale_max)
 
     # Shapes and the two passes ----------------------------------------------------------
+
+    @property
+    def stride(self) -> int:
+        return 16 * math.prod(self.level_strides)
 
     def level_shapes(self, shape: tf.Tensor) -> list[tf.Tensor]:
         """Spatial sizes [2] of the latents of levels 1..L for an image of size `shape`."""

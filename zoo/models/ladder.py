@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from zoo import coded_sampling, layers, metrics, tfc_adapter
 from zoo.errors import BitstreamError, UnsupportedError, op_error_summary
-from zoo.models.base import CompressionModel, TrainingDefaults
+from zoo.models.base import CompressionModel, TrainingDefaults, pad_to_stride, to_pixels
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
@@ -172,7 +172,7 @@ class LadderNetwork(CompressionModel):
         """Like the base class, with distortion = Laplace NLL (bits/pixel) or MSE and the
         warm-up factor on the rate: loss = w(t)·bpp + λ·distortion (w = 1 after W steps)."""
         x = tf.cast(x, tf.float32)
-        x_hat, bits = self.forward(x, training=training)
+        x_hat, bits = self.forward_any_size(x, training=training)
         shape = tf.shape(x)
         pixels = tf.cast(shape[1] * shape[2], tf.float32)
         bpp = bits / pixels
@@ -192,6 +192,10 @@ class LadderNetwork(CompressionModel):
         return {"loss": loss, "bpp": bpp, "mse": err, "distortion": distortion, "x_hat": x_hat}
 
     # Coding: numpy samplers, eager Python -------------------------------------------
+
+    @property
+    def stride(self) -> int:
+        return 64 if self.levels == 2 else 16
 
     def samplers(self) -> dict[int, object]:
         return coded_sampling.scheme_samplers(self.coding, self.index_pmf.numpy())
@@ -263,22 +267,24 @@ class LadderNetwork(CompressionModel):
     def compress(self, image, rate: float = 0.0):
         """uint8 [H, W, 3] -> (payload strings [levels], coded bits); eager."""
         self.build_coders()
-        strings, bits = self._encode(tf.cast(image, tf.float32)[None], rate)
+        x = pad_to_stride(tf.cast(image, tf.float32)[None], self.stride)
+        strings, bits = self._encode(x, rate)
         return tf.stack(strings), bits
 
-    def decompress(self, strings, shape, rate: float = 0.0, portable: bool = False):
+    def decompress(self, strings, shape, rate: float = 0.0, portable: bool = False,
+                   padded: bool = True):
         """Payload strings and [H, W] -> uint8 [H, W, 3]; eager (see `CompressionModel`)."""
         self.build_coders()
         shape = [int(v) for v in np.asarray(shape)]
+        coded = [-(-v // self.stride) * self.stride for v in shape] if padded else shape
         self._float64 = bool(portable)
         try:
-            x_hat = self._decode(list(strings), shape, rate)
+            x_hat = self._decode(list(strings), coded, rate)
         except (ValueError, IndexError, OverflowError, tf.errors.OpError) as exc:
             raise BitstreamError(f"payload failed to decode: {op_error_summary(exc)}") from None
         finally:
             self._float64 = False
-        x_hat = x_hat[0, : shape[0], : shape[1], :]
-        return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
+        return to_pixels(x_hat[0, : shape[0], : shape[1], :])
 
     # §3.5.1: the rejection-index table, estimated on training images -------------------
 

@@ -253,6 +253,10 @@ class VQCompressionModel(CompressionModel):
         self.quantizer = VectorQuantizer(num_codes, vector_size, sigma)
 
     @property
+    def stride(self) -> int:
+        return self.factor
+
+    @property
     def codes_per_position(self) -> int:
         return self.latent_channels // self.quantizer.vector_size
 
