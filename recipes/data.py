@@ -3,6 +3,11 @@
     spec ──image_paths──> files ──shuffle/repeat──> decode (parallel) ──> crop, flip
          ──> batch ──> prefetch                                    (tf.data, AUTOTUNE)
 
+Every map runs in parallel with AUTOTUNE'd parallelism and the batches are prefetched
+(AUTOTUNE'd buffer). Training pipelines are not deterministic (`deterministic=False`:
+parallel maps may hand out elements in the order they finish rather than wait for a
+slow decode); the crops are random either way.
+
 A spec that names an existing file, folder or glob pattern is read from disk; any other
 spec is a TFDS dataset name (`clic`, `name:version`, `name/config`; prefix `tfds:` to
 force). TFDS data must already be prepared: training never downloads.
@@ -116,7 +121,8 @@ def _crop_and_flip(image: tf.Tensor, patchsize: int) -> tf.Tensor:
     return tf.cast(patch, tf.float32)
 
 
-def crops(images: tf.data.Dataset, patchsize: int, batchsize: int) -> tf.data.Dataset:
+def crops(images: tf.data.Dataset, patchsize: int, batchsize: int,
+          deterministic: bool = False) -> tf.data.Dataset:
     """Decoded uint8 images -> batches of random float crops (0..255), prefetched.
 
     Images smaller than the crop are dropped here as well, so a bad size can never stop
@@ -124,9 +130,13 @@ def crops(images: tf.data.Dataset, patchsize: int, batchsize: int) -> tf.data.Da
     """
     images = images.filter(lambda image: _big_enough(image, patchsize))
     patches = images.map(
-        lambda image: _crop_and_flip(image, patchsize), num_parallel_calls=tf.data.AUTOTUNE
+        lambda image: _crop_and_flip(image, patchsize), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
     )
-    return patches.batch(batchsize, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    batches = patches.batch(batchsize, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return batches.with_options(options)
 
 
 def _shard_for(paths: list[str], context: tf.distribute.InputContext | None):
@@ -148,6 +158,7 @@ def train_dataset(
     context: tf.distribute.InputContext | None = None,
     split: str = "train",
     data_dir: str | None = None,
+    deterministic: bool = False,
 ) -> tf.data.Dataset:
     """An endless dataset of [batchsize, patchsize, patchsize, 3] float32 crops.
 
@@ -159,28 +170,34 @@ def train_dataset(
       seed: shuffle/crop seed; each input pipeline offsets it by its id.
       context: the tf.distribute input context, if any.
       split, data_dir: TFDS split and data directory.
+      deterministic: whether parallel maps keep the input order (tf.data's
+        `deterministic`); False lets a slow image not hold the others up.
 
     Raises:
       DataError: no images (folders/globs) or a TFDS dataset that is not prepared.
     """
     if isinstance(spec, str) and not is_local(spec):
-        images = tfds_images(spec, split=split, data_dir=data_dir)
+        images = tfds_images(spec, split=split, data_dir=data_dir, deterministic=deterministic)
         if context is not None and context.num_input_pipelines > 1:
             images = images.shard(context.num_input_pipelines, context.input_pipeline_id)
             seed = None if seed is None else seed + context.input_pipeline_id
         images = images.shuffle(256, seed=seed).repeat()
-        return crops(images, patchsize, batchsize)
+        return crops(images, patchsize, batchsize, deterministic)
     paths = list(spec) if not isinstance(spec, str) else image_paths(spec)
     paths, offset = _shard_for(paths, context)
     seed = None if seed is None else seed + offset
     files = tf.data.Dataset.from_tensor_slices(paths)
     files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
-    images = files.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    return crops(images, patchsize, batchsize)
+    images = files.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return crops(images, patchsize, batchsize, deterministic)
 
 
-def tfds_images(name: str, split: str = "train", data_dir: str | None = None) -> tf.data.Dataset:
+def tfds_images(name: str, split: str = "train", data_dir: str | None = None,
+                deterministic: bool | None = None) -> tf.data.Dataset:
     """uint8 RGB images of a prepared TFDS dataset; never downloads.
+
+    `deterministic`: tf.data's, for the parallel map (None: the dataset options' default,
+    in order); training passes False.
 
     Raises:
       DataError: the dataset is unknown or not prepared in `data_dir`.
@@ -216,7 +233,7 @@ def tfds_images(name: str, split: str = "train", data_dir: str | None = None) ->
         # Grayscale TFDS images have one channel; tile to three like the folder path.
         return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image[..., :3]
 
-    return dataset.map(to_rgb, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.map(to_rgb, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
 
 
 def measure_throughput(dataset: tf.data.Dataset, num_batches: int = 10) -> dict[str, float]:

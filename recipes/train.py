@@ -8,6 +8,8 @@ Unset flags fall back to the family's published schedule (`zoo.registry.get_spec
 
 Quick check: `python -m recipes.train --smoke --train_data /path/to/pngs --workdir /tmp/s`.
 Multi-worker: set TF_CONFIG on every worker and pass --strategy multi_worker_mirrored.
+On a CPU: `--schedule=cpu` (warm-up, cosine decay), `--intra_op_threads`/`--inter_op_threads`;
+`--precision=auto` trains in mixed_bfloat16 only where bfloat16 is native.
 """
 
 from __future__ import annotations
@@ -30,7 +32,23 @@ flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, config, 
 flags.DEFINE_integer("num_steps", None, "Training steps; default: the family's published count.")
 flags.DEFINE_integer("batchsize", None, "Global batch size (split over replicas); default 8.")
 flags.DEFINE_integer("patchsize", None, "Side of the random square crops; default 256.")
-flags.DEFINE_float("learning_rate", None, "Adam learning rate before the decay; default 1e-4.")
+flags.DEFINE_float("learning_rate", None, "Adam's peak learning rate; default: the family's "
+                   "(1e-4), or the cpu recipe's with --schedule=cpu.")
+flags.DEFINE_enum("schedule", None, ["published", "cpu", "constant", "step", "cosine"],
+                  "Learning-rate schedule (default published: constant, then ×0.1 at 90 % of "
+                  "the steps). step: the same decay, with --warmup_steps; cosine: warm-up, then "
+                  "cosine decay to 1 % at num_steps; cpu: recipes.trainer.CPU_RECIPE (lr 3e-4, "
+                  "500 warm-up steps, cosine, clip_norm 1), each value overridable by its flag.")
+flags.DEFINE_integer("warmup_steps", None, "Linear warm-up steps (default 0; not with 'published').")
+flags.DEFINE_float("clip_norm", None, "Clip the global norm of the (all-reduced) gradient to this "
+                   "(Adam global_clipnorm); default 1.0, 0 disables.")
+flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16"],
+                  "auto: mixed_bfloat16 where bfloat16 is native (CPU flag amx_bf16 or "
+                  "avx512_bf16, a TPU, a GPU of compute capability ≥ 8), else float32.")
+flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (tf.config.threading); "
+                     "0: TensorFlow's default (one per core).")
+flags.DEFINE_integer("inter_op_threads", 0, "Threads running independent ops; 0: TensorFlow's "
+                     "default.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
                   "tf.distribute strategy.")
 flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints (default 1000).")
@@ -56,7 +74,12 @@ def main(argv: list[str]) -> int:
     from zoo.errors import ZooError
 
     distribute.split_cpu(F.cpu_devices)
+    if F.cpu_devices > 1 and 0 < F.inter_op_threads < 4 * F.cpu_devices:
+        logging.warning("--inter_op_threads=%d with %d CPU devices: replicas waiting in "
+                        "all-reduces may block each other.", F.inter_op_threads, F.cpu_devices)
     try:
+        # Before TensorFlow runs any op (after split_cpu, so an explicit value wins).
+        trainer.configure_threads(F.intra_op_threads, F.inter_op_threads)
         overrides = json.loads(F.model_overrides) if F.model_overrides else {}
         if not isinstance(overrides, dict):
             raise ValueError("--model_overrides must be a JSON object")
@@ -64,7 +87,9 @@ def main(argv: list[str]) -> int:
             F.model, F.workdir, smoke=F.smoke, lmbda=F.lmbda, metric=F.metric,
             model_overrides=overrides, train_data=F.train_data, num_steps=F.num_steps,
             batchsize=F.batchsize, patchsize=F.patchsize, learning_rate=F.learning_rate,
-            strategy=F.strategy, checkpoint_every=F.checkpoint_every, log_every=F.log_every,
+            schedule=F.schedule, warmup_steps=F.warmup_steps, clip_norm=F.clip_norm,
+            precision=F.precision, intra_op_threads=F.intra_op_threads,
+            inter_op_threads=F.inter_op_threads, strategy=F.strategy, checkpoint_every=F.checkpoint_every, log_every=F.log_every,
             image_every=F.image_every, seed=F.seed,
             data_throughput_batches=F.data_throughput_batches,
             debug_inject_nan_at_step=F.debug_inject_nan_at_step,

@@ -2,11 +2,21 @@
 
     resolve_config(flags) ─> TrainConfig (flags, else the family's TrainingDefaults)
     Trainer(config, strategy)
-      ├─ model, Adam (constant, then ×0.1 at decay_at·num_steps), step counter
+      ├─ precision: float32 or mixed_bfloat16 (`choose_precision`; the Keras policy is set
+      │  only while the model is built, then restored)
+      ├─ model, Adam with global-norm clipping, learning-rate schedule (`make_schedule`:
+      │  published = constant then ×0.1 at decay_at·num_steps), step counter
       ├─ CheckpointManager: restore the last checkpoint of workdir, save every N steps
       └─ fit(): strategy.run(step) in a tf.function; loss = Σ per-image loss / global batch
          (variable-rate models: each image gets its own λ, log-uniform over the model's range)
     finish(): build coding tables, write weights.npz and training_log.json
+
+Mixed precision (`mixed_bfloat16`): the transforms compute in bfloat16, variables stay
+float32 (Keras AutoCastVariables, same names), and the entropy models, the noise, the
+rate and the loss stay float32 (`zoo.tfc_adapter`, `CompressionModel.rd_losses`). The
+weights are saved from a float32 copy of the trained model (`coding_model`), so coding
+tables, artifacts and fingerprints are exactly those a float32 run with the same
+variable values would produce.
 
 A non-finite loss stops the run (NonFiniteLossError) without saving; a checkpoint is
 written only when every variable is finite, so the last good one is never replaced by
@@ -17,6 +27,7 @@ previous checkpoint in charge.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -37,12 +48,36 @@ from tqdm import tqdm
 
 from recipes import data as data_lib
 from recipes import distribute
-from zoo import registry
+from zoo import metrics, registry
 from zoo import weights as weights_lib
 
 #: What --smoke changes (explicit flags still win).
 SMOKE = {"num_steps": 10, "patchsize": 64, "batchsize": 2, "checkpoint_every": 5, "log_every": 1,
          "data_throughput_batches": 2}
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+#: Linux /proc/cpuinfo flags of CPUs with native bfloat16 arithmetic (Intel AMX, AVX-512
+#: BF16 on Cooper Lake / Sapphire Rapids, AMD Zen 4+).
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+SCHEDULES = ("published", "cpu", "constant", "step", "cosine")
+#: Cosine decay ends at this fraction of the peak learning rate, at num_steps.
+COSINE_FINAL_FACTOR = 0.01
+
+
+@dataclass(frozen=True)
+class CpuRecipe:
+    """`--schedule=cpu`: a recipe for short runs on CPUs. Explicit flags override each value.
+
+    Provisional values, to be tuned by a study; change them here only.
+    """
+
+    learning_rate: float = 3e-4
+    warmup_steps: int = 500
+    decay: str = "cosine"  # one of "constant", "step", "cosine"
+    clip_norm: float = 1.0
+
+
+CPU_RECIPE = CpuRecipe()
 
 
 class NonFiniteLossError(RuntimeError):
@@ -105,6 +140,19 @@ class TrainConfig:
     patchsize: int = 256
     learning_rate: float = 1e-4
     decay_at: float = 0.9
+    #: Learning-rate schedule (SCHEDULES): "published" is the family's (constant, then
+    #: ×0.1 at decay_at·num_steps); "cpu" is CPU_RECIPE's.
+    schedule: str = "published"
+    #: Steps of linear warm-up from 0 to learning_rate (not with "published").
+    warmup_steps: int = 0
+    #: Adam's global_clipnorm: the all-reduced gradient's global norm is clipped to it; 0: off.
+    clip_norm: float = 1.0
+    #: "auto" (mixed_bfloat16 where bfloat16 is native, else float32), "float32" or
+    #: "mixed_bfloat16"; what was used and why is in training_log.json.
+    precision: str = "auto"
+    #: tf.config.threading settings; 0 keeps TensorFlow's default.
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
     strategy: str = "auto"
     checkpoint_every: int = 1000
     log_every: int = 100
@@ -149,13 +197,237 @@ def resolve_config(model: str, workdir: str, smoke: bool = False, **given: Any) 
         for name in ("patchsize", "batchsize", "learning_rate", "num_steps", "decay_at"):
             values[name] = getattr(spec.training, name)
         values["defaults_source"] = spec.training.source
+    if given.get("schedule") == "cpu":
+        values.update(learning_rate=CPU_RECIPE.learning_rate, warmup_steps=CPU_RECIPE.warmup_steps,
+                      clip_norm=CPU_RECIPE.clip_norm)
     if smoke:
         values.update(SMOKE)
     values.update({k: v for k, v in given.items() if v is not None})
     config = TrainConfig(model=model, workdir=workdir, smoke=smoke, **values)
     if config.batchsize < 1 or config.patchsize < 16 or config.num_steps < 1:
         raise ValueError("batchsize, patchsize (≥16) and num_steps must be positive")
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if config.schedule == "published" and config.warmup_steps:
+        raise ValueError("--warmup_steps needs --schedule constant, step, cosine or cpu: "
+                         "'published' is the family's schedule as published, without warm-up")
+    if config.warmup_steps < 0 or config.clip_norm < 0 or not config.learning_rate > 0:
+        raise ValueError("warmup_steps and clip_norm must be ≥ 0 and learning_rate > 0")
+    if config.intra_op_threads < 0 or config.inter_op_threads < 0:
+        raise ValueError("thread counts must be ≥ 0 (0: TensorFlow's default)")
     return config
+
+
+# Schedules -------------------------------------------------------------------------------
+
+
+class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up, then a constant, step or cosine decay; a function of the 0-based step.
+
+      warm-up   step < W:  lr · (step + 1) / W
+      constant            lr
+      step                lr while step ≤ decay_step, then lr · 0.1 (as PiecewiseConstantDecay)
+      cosine              lr · (f + (1 − f) · ½ (1 + cos π·p)),  p = (step − W) / (N − W)
+                          clipped to [0, 1]; f = COSINE_FINAL_FACTOR, N = num_steps
+    """
+
+    def __init__(self, kind: str, learning_rate: float, num_steps: int, warmup_steps: int = 0,
+                 decay_step: int | None = None, final_factor: float = COSINE_FINAL_FACTOR):
+        if kind not in ("constant", "step", "cosine"):
+            raise ValueError(f"unknown decay {kind!r}")
+        self.kind = kind
+        self.learning_rate = float(learning_rate)
+        self.num_steps = int(num_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.decay_step = int(decay_step if decay_step is not None else num_steps)
+        self.final_factor = float(final_factor)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        lr = tf.constant(self.learning_rate, tf.float32)
+        if self.kind == "constant":
+            value = lr
+        elif self.kind == "step":
+            value = tf.where(step <= self.decay_step, lr, tf.constant(self.learning_rate * 0.1))
+        else:
+            span = float(max(1, self.num_steps - self.warmup_steps))
+            progress = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
+            cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
+            value = lr * (self.final_factor + (1.0 - self.final_factor) * cosine)
+        if self.warmup_steps > 0:
+            ramp = lr * (step + 1.0) / float(self.warmup_steps)
+            value = tf.where(step < self.warmup_steps, ramp, value)
+        return value
+
+    def get_config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "learning_rate": self.learning_rate,
+                "num_steps": self.num_steps, "warmup_steps": self.warmup_steps,
+                "decay_step": self.decay_step, "final_factor": self.final_factor}
+
+
+def schedule_decay(config: TrainConfig) -> str:
+    """The decay shape a config's schedule name stands for."""
+    return {"published": "step", "cpu": CPU_RECIPE.decay}.get(config.schedule, config.schedule)
+
+
+def make_schedule(config: TrainConfig) -> tf.keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate as a function of the optimizer's step (0-based)."""
+    if config.schedule == "published":
+        # Exactly the schedule runs had before --schedule existed.
+        return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+            [config.decay_step], [config.learning_rate, config.learning_rate * 0.1])
+    return WarmupDecay(schedule_decay(config), config.learning_rate, config.num_steps,
+                       config.warmup_steps, decay_step=config.decay_step)
+
+
+def schedule_record(config: TrainConfig) -> dict[str, Any]:
+    """What training_log.json says about the schedule and the optimizer."""
+    decay = schedule_decay(config)
+    record: dict[str, Any] = {
+        "name": config.schedule, "decay": decay, "learning_rate": config.learning_rate,
+        "warmup_steps": config.warmup_steps,
+    }
+    if decay == "step":
+        record["decay_step"] = config.decay_step
+    if decay == "cosine":
+        record["final_learning_rate"] = config.learning_rate * COSINE_FINAL_FACTOR
+    if config.schedule == "cpu":
+        record["recipe"] = dataclasses.asdict(CPU_RECIPE)
+    return record
+
+
+# Precision and threads -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The Keras dtype policy a run trains its model under, and why."""
+
+    policy: str  # "float32" or "mixed_bfloat16"
+    requested: str  # one of PRECISIONS
+    reason: str
+
+
+def read_cpuinfo() -> str | None:
+    """/proc/cpuinfo's text (None where there is none: not Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def cpu_bf16_flags(cpuinfo: str) -> list[str]:
+    """Which of BF16_CPU_FLAGS the first processor's `flags` line of /proc/cpuinfo lists."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            present = set(value.split())
+            return [flag for flag in BF16_CPU_FLAGS if flag in present]
+    return []
+
+
+def strategy_device(strategy: tf.distribute.Strategy) -> str:
+    """"TPU", "GPU" or "CPU": what the strategy's replicas run on."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "TPU"
+    try:
+        devices = " ".join(strategy.extended.worker_devices).upper()
+    except RuntimeError:  # the default strategy: ops go where TensorFlow places them
+        devices = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    if "TPU" in devices:
+        return "TPU"
+    return "GPU" if "GPU" in devices else "CPU"
+
+
+def gpu_capability() -> tuple[int, int] | None:
+    """Compute capability of the first GPU, when TensorFlow reports it."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    try:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+    except (ValueError, RuntimeError):
+        return None
+    return tuple(capability) if capability else None
+
+
+def choose_precision(requested: str = "auto", device: str = "CPU", cpuinfo: str | None = None,
+                     capability: tuple[int, int] | None = None) -> PrecisionChoice:
+    """Resolves --precision; `auto` takes mixed_bfloat16 only where bfloat16 is native.
+
+    Args:
+      requested: one of PRECISIONS.
+      device: "CPU", "GPU" or "TPU" (`strategy_device`).
+      cpuinfo: /proc/cpuinfo's text (None: unknown, e.g. not Linux).
+      capability: a GPU's compute capability, if known (bfloat16 is native from 8.0).
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+    if device == "TPU":
+        native, why = True, "TPU: bfloat16 is native"
+    elif device == "GPU":
+        if capability is not None and tuple(capability) < (8, 0):
+            native, why = False, (f"GPU of compute capability {capability[0]}.{capability[1]}: "
+                                  "no native bfloat16 before 8.0")
+        else:
+            native, why = True, "GPU: bfloat16 is native" + (
+                f" (compute capability {capability[0]}.{capability[1]})" if capability else "")
+    elif cpuinfo is None:
+        native, why = False, "CPU flags unknown (no /proc/cpuinfo)"
+    else:
+        found = cpu_bf16_flags(cpuinfo)
+        native = bool(found)
+        why = (f"CPU has {', '.join(found)}" if found else
+               f"CPU has neither {' nor '.join(BF16_CPU_FLAGS)}: bfloat16 would be emulated")
+    if requested == "auto":
+        return PrecisionChoice("mixed_bfloat16" if native else "float32", "auto", why)
+    if requested == "mixed_bfloat16" and not native:
+        why += " (expect it slower than float32)"
+    return PrecisionChoice(requested, requested, f"requested; {why}")
+
+
+@contextlib.contextmanager
+def keras_policy(name: str):
+    """The global Keras dtype policy `name` inside the block, the previous one after it."""
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+
+
+def configure_threads(intra_op: int = 0, inter_op: int = 0) -> dict[str, Any]:
+    """Applies tf.config.threading settings (0 keeps the current one); returns them.
+
+    Must run before TensorFlow executes its first op. Setting a value the runtime already
+    has is a no-op; another one, once the runtime runs, cannot be applied: logged and
+    recorded as `applied: False`.
+    """
+    if intra_op < 0 or inter_op < 0:
+        raise ValueError("thread counts must be ≥ 0 (0: TensorFlow's default)")
+    applied = True
+    try:
+        if intra_op:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        if inter_op:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError as exc:
+        applied = False
+        logging.warning("Thread settings not applied (%s): the TensorFlow runtime already runs.", exc)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count()
+    return {
+        "intra_op_threads": intra_op, "inter_op_threads": inter_op, "applied": applied,
+        # What TensorFlow uses (0 = its default: one thread per core for both pools).
+        "effective_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "effective_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        "cpu_cores_available": cores,
+    }
 
 
 # Provenance ------------------------------------------------------------------------------
@@ -204,17 +476,15 @@ def sample_lambdas(batch: int | tf.Tensor, lmbda_range: tuple[float, float],
     return log_uniform_lambdas(batch, lmbda_range, seed)
 
 
-def psnr(mse: float) -> float:
-    return 10.0 * math.log10(255.0**2 / mse) if mse > 0 else float("inf")
-
-
 # The trainer -----------------------------------------------------------------------------
 
 
 class Trainer:
     """Owns the model, optimizer, checkpoints and the distributed training step."""
 
-    def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy):
+    def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy,
+                 precision: PrecisionChoice | None = None):
+        """`precision` overrides `choose_precision(config.precision, …)` (tests, benchmarks)."""
         self.config = config
         self.strategy = strategy
         self.chief = distribute.is_chief(strategy)
@@ -222,16 +492,15 @@ class Trainer:
         self.replicas = strategy.num_replicas_in_sync
         if config.batchsize % self.replicas:
             raise ValueError(f"batchsize {config.batchsize} does not split over {self.replicas} replicas")
-        tf.random.set_seed(config.seed)
+        self.precision = precision or choose_precision(
+            config.precision, strategy_device(strategy), read_cpuinfo(), gpu_capability())
         with strategy.scope():
-            self.model = registry.create_model(config.model, **config.model_kwargs())
-            # Creates every variable now, so checkpoints restore into real variables.
-            self.model(tf.zeros([1, 64, 64, 3]), training=True)
-            schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
-                [config.decay_step], [config.learning_rate, config.learning_rate * 0.1]
-            )
-            self.schedule = schedule
-            self.optimizer = tf.keras.optimizers.Adam(schedule)
+            self.model = self._make_model()
+            self.schedule = make_schedule(config)
+            # global_clipnorm: Keras clips after aggregating the replicas' gradients (the
+            # optimizer's apply_gradients all-reduces them first), so the global gradient.
+            self.optimizer = tf.keras.optimizers.Adam(
+                self.schedule, global_clipnorm=config.clip_norm or None)
             # Slots are made here, eagerly: creating them inside the traced step fails
             # under tf.distribute, and checkpoints then restore them directly.
             self.optimizer.build(self.model.trainable_variables)
@@ -249,6 +518,58 @@ class Trainer:
         )
         self._stop_signal: int | None = None
         self.history: list[dict[str, float]] = []
+
+    # The model ---------------------------------------------------------------------------
+
+    def _build(self) -> tf.keras.Model:
+        tf.random.set_seed(self.config.seed)
+        model = registry.create_model(self.config.model, **self.config.model_kwargs())
+        # Creates every variable now, so checkpoints restore into real variables.
+        model(tf.zeros([1, 64, 64, 3]), training=True)
+        return model
+
+    def _make_model(self) -> tf.keras.Model:
+        """The model, built under the chosen policy (the global policy is restored after).
+
+        A model whose code does not run in mixed precision (a dtype error while it is
+        built) is built in float32 instead when the precision was `auto`, and refused
+        when mixed_bfloat16 was asked for.
+        """
+        policy = self.precision.policy
+        if policy == "float32":
+            return self._build()
+        try:
+            with keras_policy(policy):
+                return self._build()
+        except (TypeError, ValueError, tf.errors.InvalidArgumentError) as exc:
+            failure = " ".join(str(exc).split())[:300]
+        model = self._build()  # In float32: an error here is the model's own, raised as is.
+        if self.precision.requested != "auto":
+            raise ValueError(f"{self.config.model} does not train under {policy} ({failure}); "
+                             "use --precision=float32")
+        self.precision = PrecisionChoice(
+            "float32", self.precision.requested,
+            f"{self.precision.reason}, but {self.config.model} does not run under {policy}")
+        logging.warning("%s does not run under %s (%s); training in float32.",
+                        self.config.model, policy, failure)
+        return model
+
+    def coding_model(self) -> tf.keras.Model:
+        """The model whose coding tables and weights are saved.
+
+        The trained model itself in float32; after mixed-precision training, a float32
+        model of the same architecture holding the trained variables, so everything built
+        from it (range coding tables, coding functions, fingerprint) is what a float32
+        run with these variable values gives.
+        """
+        if self.precision.policy == "float32":
+            return self.model
+        with keras_policy("float32"):
+            twin = registry.create_model(self.config.model, **self.config.model_kwargs())
+            twin(tf.zeros([1, 64, 64, 3]), training=True)
+        weights_lib.assign(twin, weights_lib.variable_arrays(self.model),
+                           source=f"the {self.precision.policy} model")
+        return twin
 
     # Checkpoints ----------------------------------------------------------------------
 
@@ -347,9 +668,12 @@ class Trainer:
             # Σ per-image loss / global batch on each replica; the all-reduce sums replicas.
             loss = tf.nn.compute_average_loss(terms["loss"], global_batch_size=global_batch)
             if self.model.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+                regularization = tf.cast(tf.add_n(self.model.losses), tf.float32)
+                loss += tf.nn.scale_regularization_loss(regularization)
         variables = self.model.trainable_variables
         gradients = tape.gradient(loss, variables)
+        # In the replica context: Adam all-reduces (sums) the gradients, then clips the
+        # global norm (global_clipnorm), then updates.
         self.optimizer.apply_gradients(zip(gradients, variables))
         return {
             k: tf.nn.compute_average_loss(terms[k], global_batch_size=global_batch)
@@ -386,7 +710,7 @@ class Trainer:
         batch = (context.get_per_replica_batch_size(self.config.batchsize) if context
                  else self.config.batchsize)
         return data_lib.train_dataset(self.paths, self.config.patchsize, batch,
-                                      seed=self.config.seed, context=context)
+                                      seed=self.config.seed, context=context, deterministic=False)
 
     def prepare_data(self) -> dict[str, Any]:
         """Finds the images, skips and counts the small ones, measures pipeline throughput."""
@@ -424,7 +748,7 @@ class Trainer:
         signal.signal(signum, signal.SIG_DFL)
 
     def _log(self, step: int, values: dict[str, float]) -> None:
-        record = {"step": step, **values, "psnr": psnr(values["mse"]),
+        record = {"step": step, **values, "psnr": metrics.psnr_from_mse(values["mse"]),
                   "learning_rate": float(self.schedule(step - 1))}
         self.history.append(record)
         if not self.writer:
@@ -482,7 +806,7 @@ class Trainer:
                 if step % config.log_every == 0 or step == config.num_steps:
                     self._log(step, values)
                     bar.set_postfix(loss=f"{values['loss']:.3f}", bpp=f"{values['bpp']:.3f}",
-                                    psnr=f"{psnr(values['mse']):.2f}")
+                                    psnr=f"{metrics.psnr_from_mse(values['mse']):.2f}")
                 if step % config.image_every == 0:
                     self._log_images(step)
                 if step % config.checkpoint_every == 0:
@@ -506,12 +830,30 @@ class Trainer:
             "wall_time_seconds": float(self.wall_time.numpy()),
             "steps_per_second": steps_per_second,
             "images_per_second": steps_per_second and steps_per_second * config.batchsize,
-            "final": {**values, "psnr": psnr(values["mse"])} if values else None,
+            "final": {**values, "psnr": metrics.psnr_from_mse(values["mse"])} if values else None,
         }
 
-    def finish(self, record: dict[str, Any], data_summary: dict[str, Any]) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
+        """Precision, optimizer, schedule and data-pipeline settings, for the logs."""
+        return {
+            "precision": {**dataclasses.asdict(self.precision),
+                          "variables": self.model.trainable_variables[0].dtype.name,
+                          "compute": (tf.keras.mixed_precision.Policy(self.precision.policy)
+                                      .compute_dtype)},
+            "optimizer": {"name": "Adam", "clip_norm": self.config.clip_norm,
+                          "global_clipnorm": self.optimizer.global_clipnorm,
+                          "epsilon": self.optimizer.epsilon},
+            "schedule": schedule_record(self.config),
+            "data_pipeline": {"parallel_map": "AUTOTUNE", "prefetch": "AUTOTUNE",
+                              "deterministic": False},
+        }
+
+    def finish(self, record: dict[str, Any], data_summary: dict[str, Any],
+               threads: dict[str, Any] | None = None) -> dict[str, Any]:
         """Builds the coding tables and writes weights.npz (+ sha256) and training_log.json."""
-        self.model.build_coders()
+        model = self.coding_model()
+        model.build_coders()
+        settings = self.settings()
         training = {
             "data": data_summary.get("spec"),
             "steps": record["steps"],
@@ -520,6 +862,9 @@ class Trainer:
             "batchsize": self.config.batchsize,
             "learning_rate": self.config.learning_rate,
             "decay_step": self.config.decay_step,
+            "schedule": settings["schedule"],
+            "clip_norm": self.config.clip_norm,
+            "precision": self.precision.policy,
             "strategy": type(self.strategy).__name__,
             "replicas": self.replicas,
             "seed": self.config.seed,
@@ -527,10 +872,10 @@ class Trainer:
             "git": git_revision(),
         }
         path = os.path.join(self.outdir, "weights.npz")
-        sha256 = weights_lib.save(self.model, path, training=training)
-        fingerprint = weights_lib.fingerprint(self.model)
+        sha256 = weights_lib.save(model, path, training=training)
+        fingerprint = weights_lib.fingerprint(model)
         log = {**record, "weights": path, "weights_sha256": sha256, "fingerprint": fingerprint,
-               "data": data_summary, "history": self.history[-100:]}
+               **settings, "threads": threads, "data": data_summary, "history": self.history[-100:]}
         write_json(os.path.join(self.outdir, "training_log.json"), log)
         if not self.chief:
             tf.io.gfile.rmtree(self.outdir)  # TF's advice: a worker's copies are scratch.
@@ -539,6 +884,8 @@ class Trainer:
 
 def run(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> dict[str, Any]:
     """The whole run: strategy, config files, data, training, weights. Returns the log."""
+    # A no-op when `recipes.train` applied them already (before TensorFlow started).
+    threads = configure_threads(config.intra_op_threads, config.inter_op_threads)
     strategy = strategy or distribute.get_strategy(config.strategy)
     previous = Path(config.workdir, "config.json")
     if previous.exists():
@@ -549,6 +896,7 @@ def run(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> 
                 raise ValueError(f"{config.workdir} holds a run with {key}={old.get(key)!r}, not "
                                  f"{mine[key]!r}; use another --workdir")
     trainer = Trainer(config, strategy)
+    logging.info("Precision: %s (%s).", trainer.precision.policy, trainer.precision.reason)
     data_summary = trainer.prepare_data()
     if trainer.chief:
         write_json(previous, {
@@ -559,6 +907,8 @@ def run(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> 
             "strategy": {"name": config.strategy, "class": type(strategy).__name__,
                          "replicas": trainer.replicas, "tf_config": os.environ.get("TF_CONFIG")},
             "data": data_summary,
+            **trainer.settings(),
+            "threads": threads,
             "git": git_revision(),
             "packages": package_versions(),
         })
@@ -571,7 +921,7 @@ def run(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> 
         logging.info("Training: %.2f steps/s = %.1f images/s; data pipeline %.1f images/s (%s-bound).",
                      record["steps_per_second"], record["images_per_second"],
                      record["data_images_per_second"], bound)
-    log = trainer.finish(record, data_summary)
+    log = trainer.finish(record, data_summary, threads)
     logging.info("Wrote %s (sha256 %s), weights fingerprint %s.",
                  log["weights"], log["weights_sha256"], log["fingerprint"])
     return log

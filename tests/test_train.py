@@ -69,6 +69,55 @@ def test_config_falls_back_to_family_defaults_and_smoke_shrinks():
     assert smoke.patchsize == 48  # An explicit flag wins over --smoke.
 
 
+def test_schedules_and_the_cpu_recipe():
+    import math
+
+    import tensorflow as tf
+
+    from recipes import trainer
+
+    def lr(config, step):
+        return float(trainer.make_schedule(config)(step))
+
+    base = dict(num_steps=1000, learning_rate=1e-3)
+    published = trainer.resolve_config("hyperprior", "/tmp/x", **base)
+    assert published.schedule == "published" and published.clip_norm == 1.0
+    assert isinstance(trainer.make_schedule(published),
+                      tf.keras.optimizers.schedules.PiecewiseConstantDecay)  # as before
+    assert math.isclose(lr(published, 900), 1e-3, rel_tol=1e-6)
+    assert math.isclose(lr(published, 901), 1e-4, rel_tol=1e-6)
+    step = trainer.resolve_config("hyperprior", "/tmp/x", schedule="step", warmup_steps=10, **base)
+    assert math.isclose(lr(step, 0), 1e-4, rel_tol=1e-6) and math.isclose(lr(step, 9), 1e-3, rel_tol=1e-6)
+    assert lr(step, 900) == lr(published, 900) and lr(step, 901) == lr(published, 901)
+    constant = trainer.resolve_config("hyperprior", "/tmp/x", schedule="constant", **base)
+    assert lr(constant, 0) == lr(constant, 999) and math.isclose(lr(constant, 0), 1e-3, rel_tol=1e-6)
+    cosine = trainer.resolve_config("hyperprior", "/tmp/x", schedule="cosine", warmup_steps=100,
+                                    **base)
+    assert math.isclose(lr(cosine, 0), 1e-5, rel_tol=1e-6)
+    assert math.isclose(lr(cosine, 99), 1e-3, rel_tol=1e-6)
+    assert math.isclose(lr(cosine, 100), 1e-3, rel_tol=1e-6)
+    assert math.isclose(lr(cosine, 550), 1e-3 * (0.01 + 0.99 * 0.5), rel_tol=1e-5)
+    assert math.isclose(lr(cosine, 1000), 1e-5, rel_tol=1e-5) and lr(cosine, 5000) == lr(cosine, 1000)
+    record = trainer.schedule_record(cosine)
+    assert record["decay"] == "cosine" and math.isclose(record["final_learning_rate"], 1e-5)
+    # The cpu recipe: its values unless a flag says otherwise.
+    cpu = trainer.resolve_config("hyperprior", "/tmp/x", schedule="cpu", num_steps=10_000)
+    recipe = trainer.CPU_RECIPE
+    assert (cpu.learning_rate, cpu.warmup_steps, cpu.clip_norm) == (
+        recipe.learning_rate, recipe.warmup_steps, recipe.clip_norm)
+    assert trainer.schedule_decay(cpu) == recipe.decay == "cosine"
+    assert trainer.schedule_record(cpu)["recipe"]["learning_rate"] == recipe.learning_rate
+    mine = trainer.resolve_config("hyperprior", "/tmp/x", schedule="cpu", learning_rate=5e-4,
+                                  clip_norm=0.0)
+    assert mine.learning_rate == 5e-4 and mine.clip_norm == 0.0 and mine.warmup_steps == 500
+    with pytest.raises(ValueError, match="warmup_steps"):
+        trainer.resolve_config("hyperprior", "/tmp/x", warmup_steps=10)  # published: none
+    with pytest.raises(ValueError, match="unknown schedule"):
+        trainer.resolve_config("hyperprior", "/tmp/x", schedule="linear")
+    with pytest.raises(ValueError, match="clip_norm"):
+        trainer.resolve_config("hyperprior", "/tmp/x", clip_norm=-1.0)
+
+
 def test_get_strategy_names():
     from recipes import distribute
 
@@ -85,8 +134,12 @@ def test_get_strategy_names():
 def test_driver_mirrored_two_cpus_end_to_end(images: Path, tmp_path: Path):
     workdir = tmp_path / "run"
     result = _run(_train_cmd(images, workdir, "--strategy=mirrored", "--cpu_devices=2",
-                             "--num_steps=4", "--checkpoint_every=2", "--image_every=4"))
+                             "--num_steps=4", "--checkpoint_every=2", "--image_every=4",
+                             "--schedule=cosine", "--warmup_steps=2", "--clip_norm=0.5",
+                             "--intra_op_threads=1", "--inter_op_threads=8",
+                             "--precision=float32"))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Precision: float32 (requested" in result.stderr
     config = json.loads((workdir / "config.json").read_text())
     assert config["strategy"]["replicas"] == 2
     assert config["data"]["skipped_small"] == 1 and config["data"]["images"] == 7
@@ -95,6 +148,14 @@ def test_driver_mirrored_two_cpus_end_to_end(images: Path, tmp_path: Path):
     assert log["steps"] == 4 and np.isfinite(log["final"]["loss"])
     assert log["data"]["throughput"]["images_per_second"] > 0
     assert [r["step"] for r in log["history"]] == [1, 2, 3, 4]
+    # What the run used, recorded.
+    assert log["steps_per_second"] > 0
+    assert log["threads"]["effective_intra_op"] == 1 and log["threads"]["effective_inter_op"] == 8
+    assert log["optimizer"]["global_clipnorm"] == 0.5 and log["precision"]["policy"] == "float32"
+    assert log["schedule"]["name"] == "cosine" and log["schedule"]["warmup_steps"] == 2
+    rates = [r["learning_rate"] for r in log["history"]]
+    assert rates[0] < rates[1] and rates[2] > rates[3]  # warm-up, then the decay
+    assert config["schedule"] == log["schedule"] and config["threads"]["intra_op_threads"] == 1
     assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
     assert (workdir / "checkpoints" / "ckpt-4.index").exists()
     # The artifact works with the user-facing CLI: compress, then decompress exactly.
@@ -108,6 +169,55 @@ def test_driver_mirrored_two_cpus_end_to_end(images: Path, tmp_path: Path):
                    "--weights", weights])
     assert result.returncode == 0, result.stderr[-2000:]
     assert np.asarray(Image.open(decoded)).shape == (80, 96, 3)
+
+
+#: Two replicas of the real training step; spies report the gradient norm each replica has
+#: before the all-reduce, and the one the clipping sees, and what it leaves.
+CLIP_SPY = r"""
+import json, sys
+import tensorflow as tf
+from recipes import distribute, trainer
+distribute.split_cpu(2)
+config = trainer.resolve_config("hyperprior_tiny", sys.argv[2], smoke=True, train_data=sys.argv[1],
+                                patchsize=32, batchsize=4, clip_norm=0.5, precision="float32")
+strategy = distribute.get_strategy("mirrored")
+run = trainer.Trainer(config, strategy)
+run.prepare_data()
+opt = run.optimizer
+aggregate, clip = opt.aggregate_gradients, opt._clip_gradients
+def norm(grads):
+    return tf.linalg.global_norm([g for g in grads if g is not None])
+def replica():
+    return tf.distribute.get_replica_context().replica_id_in_sync_group
+def spy_aggregate(grads_and_vars):
+    grads_and_vars = list(grads_and_vars)
+    tf.print("local", replica(), norm([g for g, _ in grads_and_vars]), output_stream=sys.stdout)
+    return aggregate(grads_and_vars)
+def spy_clip(grads):
+    clipped = clip(grads)
+    tf.print("clip", replica(), norm(grads), norm(clipped), output_stream=sys.stdout)
+    return clipped
+opt.aggregate_gradients, opt._clip_gradients = spy_aggregate, spy_clip
+iterator = iter(strategy.distribute_datasets_from_function(run.dataset_fn))
+run.train_step(iterator, tf.constant(1.0))
+"""
+
+
+def test_clipping_applies_to_the_all_reduced_gradient(images: Path, tmp_path: Path):
+    result = _run([sys.executable, "-c", CLIP_SPY, str(images), str(tmp_path / "run")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen: dict[str, dict[int, list[float]]] = {"local": {}, "clip": {}}
+    for line in result.stdout.splitlines():
+        kind, replica, *values = line.split()
+        seen[kind][int(replica)] = [float(v) for v in values]
+    assert sorted(seen["local"]) == sorted(seen["clip"]) == [0, 1]
+    local = [seen["local"][r][0] for r in (0, 1)]
+    assert local[0] != local[1]  # each replica has its own crops
+    before = [seen["clip"][r][0] for r in (0, 1)]
+    after = [seen["clip"][r][1] for r in (0, 1)]
+    # Both replicas clip the same (summed) gradient, whose norm is at most the sum of theirs.
+    assert before[0] == before[1] and before[0] <= local[0] + local[1] + 1e-3
+    assert before[0] > 0.5 and all(abs(a - 0.5) < 1e-3 for a in after)
 
 
 def test_kill_9_then_resume_continues_step_count(images: Path, tmp_path: Path):

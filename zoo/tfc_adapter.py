@@ -9,6 +9,14 @@ this file only.
 Range coding tables are built once (`build_coder()`), stored as variables, and saved
 with the weights, so an encoder and a decoder on different machines share them
 exactly instead of recomputing them from floating-point priors.
+
+Mixed precision (`recipes.train --precision=mixed_bfloat16`): the transforms compute in
+bfloat16, but the entropy models are float32 layers whatever the Keras policy: they cast
+half-precision inputs to float32, add the training noise and evaluate likelihoods and
+bits in float32, and hand the latents back in the caller's dtype (the next Keras layer
+would cast them to its compute dtype anyway). The rounding proxies do the same. Every
+tensorflow-compression entropy model is made with `bottleneck_dtype=float32` (its default
+is the global policy's compute dtype). In a float32 process nothing changes.
 """
 
 from __future__ import annotations
@@ -25,6 +33,28 @@ from zoo import index_guard
 RANGE_CODER_PRECISION = 12
 TAIL_MASS = 2**-8
 
+#: Compute dtypes of Keras mixed-precision policies; computed in float32 here.
+HALF_DTYPES = (tf.bfloat16, tf.float16)
+
+
+def at_least_float32(x: tf.Tensor | None) -> tf.Tensor | None:
+    """`x` cast to float32 if it is bfloat16 or float16 (mixed precision); else as is."""
+    return tf.cast(x, tf.float32) if getattr(x, "dtype", None) in HALF_DTYPES else x
+
+
+def like(value: tf.Tensor, reference: tf.Tensor) -> tf.Tensor:
+    """`value` (computed in float32) back in `reference`'s dtype if that is a half type."""
+    dtype = getattr(reference, "dtype", None)
+    return tf.cast(value, dtype) if dtype in HALF_DTYPES else value
+
+
+def _float32_layer(kwargs: dict) -> dict:
+    """Keras arguments of an entropy layer: float32 under any global policy, inputs cast
+    by the layer itself (`at_least_float32`) so that it knows the caller's dtype."""
+    kwargs.setdefault("dtype", "float32")
+    kwargs.setdefault("autocast", False)
+    return kwargs
+
 
 def gdn(inverse: bool = False, name: str | None = None) -> tf.keras.layers.Layer:
     """Generalized divisive normalization (Ballé et al. 2016), or its inverse."""
@@ -35,12 +65,21 @@ def is_gdn(layer: tf.keras.layers.Layer) -> bool:
     return isinstance(layer, tfc.GDN)
 
 
+def _fixed(parameter) -> float | None:
+    """A GDN's constant parameter as a Python float (None if it is trained).
+
+    Under a mixed-precision policy tfc stores constants as bfloat16 tensors, which
+    `np.asarray` cannot convert directly (their `.numpy()` it can).
+    """
+    if callable(parameter):
+        return None
+    value = parameter.numpy() if hasattr(parameter, "numpy") else parameter
+    return float(np.asarray(value).astype(np.float64))
+
+
 def gdn_form(layer: tf.keras.layers.Layer) -> dict[str, float]:
     """{"alpha", "epsilon"} of an (unbuilt or built) GDN with constant α and ε, not rectified."""
-    def fixed(parameter):
-        return None if callable(parameter) else float(np.asarray(parameter))
-
-    alpha, epsilon = fixed(layer.alpha_parameter), fixed(layer.epsilon_parameter)
+    alpha, epsilon = _fixed(layer.alpha_parameter), _fixed(layer.epsilon_parameter)
     if alpha is None or epsilon is None or layer.rectify:
         raise ValueError(f"{layer.name}: only GDN with constant alpha and epsilon, not rectified, "
                          "can be made a function of λ")
@@ -65,10 +104,7 @@ def gdn_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
     x = tf.cast(x, tf.float64)
     if layer.rectify:
         x = tf.nn.relu(x)
-    def fixed(parameter):  # a constant parameter as a Python float, else None
-        return None if callable(parameter) else float(np.asarray(parameter))
-
-    alpha, epsilon = fixed(layer.alpha_parameter), fixed(layer.epsilon_parameter)
+    alpha, epsilon = _fixed(layer.alpha_parameter), _fixed(layer.epsilon_parameter)
     if alpha == 1 and layer.rectify:
         pool = x
     elif alpha == 1:
@@ -89,16 +125,22 @@ def gdn_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
 
 def round_st(x: tf.Tensor, offset: tf.Tensor | None = None) -> tf.Tensor:
     """Rounds to integers (plus `offset`) with a straight-through gradient."""
+    if x.dtype in HALF_DTYPES:
+        return like(tfc.round_st(at_least_float32(x), at_least_float32(offset)), x)
     return tfc.round_st(x, offset)
 
 
 def soft_round(x: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     """Differentiable rounding of Agustsson & Theis (2020)."""
+    if x.dtype in HALF_DTYPES:
+        return like(tfc.soft_round(at_least_float32(x), alpha), x)
     return tfc.soft_round(x, alpha)
 
 
 def soft_round_conditional_mean(y: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     """E[x | soft_round(x) + noise = y], the decoder-side inverse of soft rounding."""
+    if y.dtype in HALF_DTYPES:
+        return like(tfc.soft_round_conditional_mean(at_least_float32(y), alpha), y)
     return tfc.soft_round_conditional_mean(y, alpha)
 
 
@@ -133,16 +175,22 @@ class FactorizedEntropyModel(tf.keras.layers.Layer):
     """
 
     def __init__(self, channels: int, name: str = "entropy_bottleneck", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, **_float32_layer(kwargs))
         self.channels = int(channels)
         self.prior = tfc.NoisyDeepFactorized(batch_shape=[self.channels])
 
     def call(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
-        """Returns (noisy or quantized latents, bits per image)."""
+        """Returns (noisy or quantized latents, bits per image).
+
+        Noise, likelihoods and bits are float32; the latents come back in `x`'s dtype
+        when that is a half type (mixed precision), else float32.
+        """
         model = tfc.ContinuousBatchedEntropyModel(
-            self.prior, coding_rank=3, compression=False, tail_mass=TAIL_MASS
+            self.prior, coding_rank=3, compression=False, tail_mass=TAIL_MASS,
+            bottleneck_dtype=tf.float32,
         )
-        return model(x, training=training)
+        x_tilde, bits = model(tf.cast(x, tf.float32), training=training)
+        return like(x_tilde, x), bits
 
     def build_coder(self, compute: bool = True) -> None:
         """Builds range coding tables from the current prior; idempotent.
@@ -167,6 +215,7 @@ class FactorizedEntropyModel(tf.keras.layers.Layer):
                 stateless=True,
                 tail_mass=TAIL_MASS,
                 range_coder_precision=RANGE_CODER_PRECISION,
+                bottleneck_dtype=tf.float32,
             )
             return model.cdf, model.cdf_offset, model.quantization_offset
 
@@ -190,15 +239,17 @@ class FactorizedEntropyModel(tf.keras.layers.Layer):
             cdf_offset=self.tables_cdf_offset,
             quantization_offset=self.tables_qoffset,
             decode_sanity_check=True,
+            bottleneck_dtype=tf.float32,
         )
 
     def quantize(self, x: tf.Tensor) -> tf.Tensor:
         """Rounds to the coding grid (integers shifted by the per-channel offsets)."""
+        x = at_least_float32(x)
         return tf.round(x - self.tables_qoffset) + self.tables_qoffset
 
     def coded_bits(self, x_hat: tf.Tensor) -> tf.Tensor:
         """Information content of quantized latents under the prior, bits per image."""
-        log_probs = self.prior.log_prob(x_hat)
+        log_probs = self.prior.log_prob(at_least_float32(x_hat))
         return tf.reduce_sum(log_probs, axis=(1, 2, 3)) / -math.log(2.0)
 
     def compress(self, x: tf.Tensor) -> tf.Tensor:
@@ -225,7 +276,7 @@ class GaussianConditional(tf.keras.layers.Layer):
         name: str = "conditional_bottleneck",
         **kwargs,
     ):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, **_float32_layer(kwargs))
         self.num_scales = int(num_scales)
         self.scale_min = float(scale_min)
         self.scale_max = float(scale_max)
@@ -252,13 +303,21 @@ class GaussianConditional(tf.keras.layers.Layer):
             stateless=True,
             tail_mass=TAIL_MASS,
             range_coder_precision=RANGE_CODER_PRECISION,
+            bottleneck_dtype=tf.float32,
         )
 
     def call(
         self, y: tf.Tensor, scale_index: tf.Tensor, loc: tf.Tensor | None = None, training=True
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Returns (noisy or quantized y, bits per image) for continuous scale indexes."""
-        return self._model()(y, scale_index, loc=loc, training=training)
+        """Returns (noisy or quantized y, bits per image) for continuous scale indexes.
+
+        Computed in float32 (see `FactorizedEntropyModel.call`); y comes back in its dtype.
+        """
+        y_tilde, bits = self._model()(
+            tf.cast(y, tf.float32), at_least_float32(scale_index), loc=at_least_float32(loc),
+            training=training,
+        )
+        return like(y_tilde, y), bits
 
     def coding_indexes(self, scale_index: tf.Tensor) -> tf.Tensor:
         """Integer table indexes used by the range coder (floor of the clipped index)."""
@@ -285,7 +344,8 @@ class GaussianConditional(tf.keras.layers.Layer):
 
     def coded_bits(self, y_hat: tf.Tensor, indexes: tf.Tensor, loc=None) -> tf.Tensor:
         """Information content of quantized y under integer-indexed scales, bits per image."""
-        loc = 0.0 if loc is None else loc
+        y_hat = at_least_float32(y_hat)
+        loc = 0.0 if loc is None else at_least_float32(loc)
         dist = type(self).distribution(loc=loc, scale=self.scale_fn(tf.cast(indexes, y_hat.dtype)))
         return tf.reduce_sum(dist.log_prob(y_hat), axis=(1, 2, 3)) / -math.log(2.0)
 
