@@ -84,6 +84,7 @@ class ChannelwiseAutoregressive(CompressionModel):
     """Slices of the latent conditioned on the hyperprior and on earlier slices, with LRP."""
 
     num_payloads = 3  # y, z, index guard
+    stride = 64  # 16 to y, 4 more to z
     index_guarded = True
 
     def __init__(
@@ -197,7 +198,10 @@ class ChannelwiseAutoregressive(CompressionModel):
 
     def _encode(self, x, rate):
         y = self.analysis(x / 255.0)
-        z = self.hyper_analysis(y)
+        return self._encode_latents(y, self.hyper_analysis(y), rate)
+
+    def _encode_latents(self, y, z, rate):
+        """Codes given latents y and side latents z (`zoo.effort` refines them)."""
         side = self.side_entropy_model.compress(z)
         z_hat = self.side_entropy_model.quantize(z)
         y_slices = self._split(y)

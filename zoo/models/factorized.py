@@ -38,7 +38,10 @@ class FactorizedPrior(CompressionModel):
         return self.synthesis(y_hat) * 255.0, bits
 
     def _encode(self, x, rate):
-        y = self.analysis(x / 255.0)
+        return self._encode_latents(self.analysis(x / 255.0), None, rate)
+
+    def _encode_latents(self, y, z, rate):
+        """Codes given latents y (z: none in this family); `zoo.effort` refines them."""
         strings = self.entropy_model.compress(y)
         bits = self.entropy_model.coded_bits(self.entropy_model.quantize(y))
         return [strings[0]], bits[0]

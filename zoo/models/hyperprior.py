@@ -30,6 +30,7 @@ class ScaleHyperprior(CompressionModel):
 
     num_payloads = 3  # y, z, index guard (zoo.index_guard)
     index_guarded = True
+    stride = 64  # 16 to y, 4 more to z
 
     def __init__(
         self,
@@ -84,7 +85,10 @@ class ScaleHyperprior(CompressionModel):
 
     def _encode(self, x, rate):
         y = self.analysis(x / 255.0)
-        z = self.hyper_analysis(self._hyper_input(y))
+        return self._encode_latents(y, self.hyper_analysis(self._hyper_input(y)), rate)
+
+    def _encode_latents(self, y, z, rate):
+        """Codes given latents y and side latents z (`zoo.effort` refines them)."""
         side = self.side_entropy_model.compress(z)
         z_hat = self.side_entropy_model.quantize(z)
         loc, index = self._hyper_params(z_hat, tf.shape(y)[1:3])
@@ -143,7 +147,8 @@ class ScaleHyperprior(CompressionModel):
     def synthesis_from_symbols(self, symbols: dict[str, tf.Tensor], shape: tf.Tensor) -> tf.Tensor:
         """Reconstruction [1, H', W', 3] (0..255 floats) from decoded y and z symbols."""
         y_hat = tf.cast(symbols["y_symbols"], tf.float32)
-        params = self.side_to_params(symbols["z_symbols"], ceil_div(shape, 16))
+        # y's own grid: the image's padded to the stride (format v3) or not (v1/v2).
+        params = self.side_to_params(symbols["z_symbols"], tf.shape(y_hat)[1:3])
         if "y_loc" in params:
             y_hat += params["y_loc"]
         return self.synthesis(y_hat) * 255.0

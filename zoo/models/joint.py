@@ -151,10 +151,9 @@ class JointAutoregressive(MeanScaleHyperprior):
 
     # Coding -----------------------------------------------------------------------------
 
-    def _encode(self, x, rate):
-        y = self.analysis(x / 255.0)
+    def _encode_latents(self, y, z, rate):
+        """The hyperprior's `_encode` calls this: codes y in wavefront order, and z."""
         y_shape = tf.shape(y)[1:3]
-        z = self.hyper_analysis(self._hyper_input(y))
         side = self.side_entropy_model.compress(z)
         z_hat = self.side_entropy_model.quantize(z)
         hyper = self._hyper_features(z_hat, y_shape)
