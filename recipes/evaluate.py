@@ -60,6 +60,9 @@ _ANCHOR_CURVES = flags.DEFINE_list(
 _BD_METHOD = flags.DEFINE_enum(
     "bd_method", "pchip", ["pchip", "cubic"], "BD-rate interpolation of log-rate.")
 _PLOT = flags.DEFINE_bool("plot", True, "Write the rate-distortion plot rd.png.")
+_EFFORT = flags.DEFINE_list(
+    "effort", ["fast"], "Encoder effort of the learned models (zoo.effort): fast, refine, max "
+    "or a number of refinement steps; several give one curve each, compared with 'fast'.")
 
 
 def _git_revision() -> str:
@@ -107,6 +110,7 @@ def config_from_flags() -> evaluation.EvalConfig:
         anchor_curves=_ANCHOR_CURVES.value,
         bd_method=_BD_METHOD.value,
         plot=_PLOT.value,
+        efforts=_EFFORT.value,
     )
 
 

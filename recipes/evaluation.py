@@ -166,9 +166,13 @@ def evaluate_classical(
 
 
 def evaluate_learned(
-    name: str, codecs: Sequence, images: Sequence[Image], progress: bool = True
+    name: str, codecs: Sequence, images: Sequence[Image], progress: bool = True,
+    effort: str | int = "fast",
 ) -> Curve:
-    """One curve from zoo `Codec`s (one per λ) of the same model."""
+    """One curve from zoo `Codec`s (one per λ) of the same model, encoded at `effort`
+    (`zoo.effort`; the curve is named `<name>@<effort>` unless it is "fast")."""
+    if str(effort) != "fast":
+        name = f"{name}@{effort}"
     curve = Curve(name, "learned", parameter="lmbda")
     descriptions = []
     settings = []
@@ -177,10 +181,12 @@ def evaluate_learned(
         # Trace the coding functions once so that timings measure coding, not tracing.
         warm = images[0][1][:64, :64]
         codec.decompress(codec.compress(warm, rate))
-        settings.append((codec.lmbda, lambda image, c=codec, r=rate: c.compress(image, r),
+        settings.append((codec.lmbda,
+                         lambda image, c=codec, r=rate: c.compress(image, r, effort=effort),
                          codec.decompress))
         descriptions.append(f"λ={codec.lmbda:g}: weights {codec.fingerprint[:12]}")
-    curve.description = f"{name} (zoo container files); " + "; ".join(descriptions)
+    curve.description = (f"{name} (zoo container files, encoder effort {effort}); "
+                         + "; ".join(descriptions))
     return sweep(curve, settings, images, progress)
 
 
@@ -361,6 +367,8 @@ class EvalConfig:
     bd_method: str = "pchip"
     plot: bool = True
     progress: bool = True
+    #: Encoder effort levels of the learned models (`zoo.effort`): one curve each.
+    efforts: Sequence[str] = ("fast",)
 
 
 @dataclass
@@ -389,8 +397,8 @@ def run(config: EvalConfig) -> Report:
     if not groups and not config.codecs:
         raise ValueError("nothing to evaluate: no model, weights or classical codec given")
     curves = [
-        evaluate_learned(name, codecs, images, config.progress)
-        for name, codecs in groups.items()
+        evaluate_learned(name, codecs, images, config.progress, effort)
+        for name, codecs in groups.items() for effort in config.efforts
     ]
     curves += [
         evaluate_classical(name, images, config.qualities.get(name), config.progress)
@@ -398,7 +406,10 @@ def run(config: EvalConfig) -> Report:
     ]
     anchors = [c for path in config.anchors for c in load_anchors(path, config.anchor_curves)]
     classical = [c for c in curves if c.kind == "classical"]
-    bd_table = bd_rates(curves, classical + anchors, config.bd_method)
+    # With several encoder efforts, each learned curve is also compared with its "fast" one.
+    fast = [c for c in curves if c.kind == "learned" and "@" not in c.name]
+    references = classical + anchors + (fast if len(config.efforts) > 1 else [])
+    bd_table = bd_rates(curves, references, config.bd_method)
     dataset = {
         "source": config.dataset, "split": config.split, "num_images": len(images),
         "images": [name for name, _ in images],

@@ -42,6 +42,7 @@ flags.DEFINE_enum("schedule", None, ["published", "cpu", "constant", "step", "co
 flags.DEFINE_integer("warmup_steps", None, "Linear warm-up steps (default 0; not with 'published').")
 flags.DEFINE_float("clip_norm", None, "Clip the global norm of the (all-reduced) gradient to this "
                    "(Adam global_clipnorm); default 1.0, 0 disables.")
+flags.DEFINE_float("adam_epsilon", None, "Adam's epsilon (default 1e-7, Keras'; PyTorch uses 1e-8).")
 flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16"],
                   "auto: mixed_bfloat16 where bfloat16 is native (CPU flag amx_bf16 or "
                   "avx512_bf16, a TPU, a GPU of compute capability ≥ 8), else float32.")
@@ -88,7 +89,7 @@ def main(argv: list[str]) -> int:
             model_overrides=overrides, train_data=F.train_data, num_steps=F.num_steps,
             batchsize=F.batchsize, patchsize=F.patchsize, learning_rate=F.learning_rate,
             schedule=F.schedule, warmup_steps=F.warmup_steps, clip_norm=F.clip_norm,
-            precision=F.precision, intra_op_threads=F.intra_op_threads,
+            adam_epsilon=F.adam_epsilon, precision=F.precision, intra_op_threads=F.intra_op_threads,
             inter_op_threads=F.inter_op_threads, strategy=F.strategy, checkpoint_every=F.checkpoint_every, log_every=F.log_every,
             image_every=F.image_every, seed=F.seed,
             data_throughput_batches=F.data_throughput_batches,

@@ -147,6 +147,9 @@ class TrainConfig:
     warmup_steps: int = 0
     #: Adam's global_clipnorm: the all-reduced gradient's global norm is clipped to it; 0: off.
     clip_norm: float = 1.0
+    #: Adam's ε. Keras' default is 1e-7, PyTorch's (CompressAI's) 1e-8; after clipping a
+    #: gradient of global norm ~500 to 1, many components are ~1e-7 and ε would damp them.
+    adam_epsilon: float = 1e-7
     #: "auto" (mixed_bfloat16 where bfloat16 is native, else float32), "float32" or
     #: "mixed_bfloat16"; what was used and why is in training_log.json.
     precision: str = "auto"
@@ -500,7 +503,8 @@ class Trainer:
             # global_clipnorm: Keras clips after aggregating the replicas' gradients (the
             # optimizer's apply_gradients all-reduces them first), so the global gradient.
             self.optimizer = tf.keras.optimizers.Adam(
-                self.schedule, global_clipnorm=config.clip_norm or None)
+                self.schedule, global_clipnorm=config.clip_norm or None,
+                epsilon=config.adam_epsilon)
             # Slots are made here, eagerly: creating them inside the traced step fails
             # under tf.distribute, and checkpoints then restore them directly.
             self.optimizer.build(self.model.trainable_variables)

@@ -22,6 +22,17 @@ def kodak_path(index: int = 1) -> Path:
     pytest.skip("Kodak images not found")
 
 
+def write_smooth_images(folder: Path, count: int, name: str = "img{}.png") -> Path:
+    """Writes `count` smooth 96×80 RGB images (a model can learn them) into `folder`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        base = rng.normal(128, 40, (6, 6, 3)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(base).resize((96, 80), Image.BICUBIC).save(folder / name.format(i))
+    return folder
+
+
 def tiny_image_models() -> list[str]:
     """Every registered tiny variant that codes images (the toy-source lab excluded)."""
     import zoo

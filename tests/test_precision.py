@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import write_smooth_images
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 #: /proc/cpuinfo excerpts (one processor; the real file repeats the block per CPU).
@@ -95,12 +97,7 @@ def test_under_bf16_the_transforms_are_bf16_and_the_rate_and_loss_float32():
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        base = rng.normal(128, 40, (6, 6, 3)).clip(0, 255).astype(np.uint8)
-        Image.fromarray(base).resize((96, 80), Image.BICUBIC).save(folder / f"img{i}.png")
-    return folder
+    return write_smooth_images(tmp_path_factory.mktemp("images"), 4)
 
 
 def test_bf16_run_saves_float32_weights_that_code_and_resume_in_float32(images, tmp_path):

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import write_smooth_images
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,13 +32,9 @@ ENV.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("images")
+    # Smooth images (a model can learn them), one grayscale, one too small to crop.
+    folder = write_smooth_images(tmp_path_factory.mktemp("images"), 6, "img ({}).png")
     rng = np.random.default_rng(0)
-    for i in range(6):
-        # Smooth images (a model can learn them), one grayscale, one too small to crop.
-        base = rng.normal(128, 40, (6, 6, 3)).clip(0, 255).astype(np.uint8)
-        image = Image.fromarray(base).resize((96, 80), Image.BICUBIC)
-        image.save(folder / f"img ({i}).png")
     Image.fromarray(rng.integers(0, 255, (70, 70), dtype=np.uint8), "L").save(folder / "gray.png")
     Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(folder / "tiny.png")
     return folder

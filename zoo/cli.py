@@ -5,6 +5,7 @@
     python -m zoo compress IN.png OUT.lic --weights vr/weights.npz --rate 4      # β or λ
     python -m zoo compress IN.png OUT.lic --weights vr/weights.npz --target_bpp 0.5
     python -m zoo compress IN.png OUT.lic --model hyperprior --target_psnr 32  # λ ladder
+    python -m zoo compress IN.png OUT.lic --model hyperprior --lmbda 0.013 --effort refine
     python -m zoo decompress OUT.lic DECODED.png
     python -m zoo models
 """
@@ -40,7 +41,7 @@ def cmd_compress(args) -> None:
     codec = _codec(args)
     image = zoo.read_image(args.input, alpha=args.alpha)
     start = time.perf_counter()
-    data = codec.compress(image, args.rate)
+    data = codec.compress(image, args.rate, effort=args.effort, progress=True)
     seconds = time.perf_counter() - start
 
     write_atomically(args.output, data)
@@ -66,7 +67,8 @@ def _compress_to_target(args) -> None:
     image = zoo.read_image(args.input, alpha=args.alpha)
     start = time.perf_counter()
     data, report = zoo.compress_to_target(
-        image, target_bpp=args.target_bpp, target_psnr=args.target_psnr, **source
+        image, target_bpp=args.target_bpp, target_psnr=args.target_psnr, effort=args.effort,
+        **source
     )
     seconds = time.perf_counter() - start
     write_atomically(args.output, data)
@@ -126,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "the largest file with at most this many bits per pixel")
     target.add_argument("--target_psnr", type=float,
                         help="search for the smallest file with at least this PSNR (dB)")
+    c.add_argument("--effort", default="fast",
+                   help="encoder effort: fast (one-shot, default), refine (30 steps), max "
+                        "(150 steps) or a number of steps refining the latents for this image; "
+                        "slower, fewer bits, the same decoder (zoo.effort)")
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", help="decompress a file to PNG")

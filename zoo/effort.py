@@ -53,7 +53,7 @@ from zoo.models.hyperprior import ScaleHyperprior
 from zoo.models.joint import JointAutoregressive, clip_index
 
 #: Named effort levels: Adam steps of refinement (0: the one-shot encoder).
-LEVELS = {"fast": 0, "refine": 200, "max": 600}
+LEVELS = {"fast": 0, "refine": 30, "max": 150}
 MAX_STEPS = 100_000
 #: The families whose latents can be refined (with their tiny, paper and `_vr` variants).
 SUPPORTED_FAMILIES = ("factorized", "hyperprior", "mean_scale", "joint", "channelwise",
@@ -64,7 +64,7 @@ SUPPORTED_FAMILIES = ("factorized", "hyperprior", "mean_scale", "joint", "channe
 class Schedule:
     """Optimizer and annealing settings (chosen by measurement: see the README)."""
 
-    learning_rate: float = 0.02
+    learning_rate: float = 0.05
     tau_start: float = 0.5
     tau_end: float = 0.05
     #: Fraction of the steps at `tau_start` before the exponential decay.

@@ -82,15 +82,18 @@ def hyper_synthesis_transform(
     activation: str = "relu",
     middle_filters: int | None = None,
     name: str = "hyper_synthesis",
+    bias_initializer="zeros",
 ) -> tf.keras.Sequential:
-    """Two 5×5 stride-2 transposed convolutions, then a 3×3 one (upsamples by 4)."""
+    """Two 5×5 stride-2 transposed convolutions, then a 3×3 one (upsamples by 4).
+
+    `bias_initializer` sets the output's initial value (e.g. a sensible scale index)."""
     return tf.keras.Sequential(
         [
             deconv(num_filters, 5, 2, name="deconv_0"),
             nonlinearity(activation, name="act_0"),
             deconv(middle_filters or num_filters, 5, 2, name="deconv_1"),
             nonlinearity(activation, name="act_1"),
-            deconv(out_channels, 3, 1, name="deconv_2"),
+            deconv(out_channels, 3, 1, name="deconv_2", bias_initializer=bias_initializer),
         ],
         name=name,
     )

@@ -197,6 +197,7 @@ def compress_to_target(
     bpp_tolerance: float = 0.02,
     psnr_tolerance: float = 0.05,
     max_probes: int = 16,
+    effort: str | int = "fast",
 ) -> tuple[bytes, TargetReport]:
     """Compresses `image` as close as possible to a target bpp or PSNR.
 
@@ -211,6 +212,7 @@ def compress_to_target(
       bpp_tolerance: relative distance below `target_bpp` at which the search stops.
       psnr_tolerance: dB above `target_psnr` at which the search stops.
       max_probes: most compressions made (at least the two ends of the range).
+      effort: encoder effort of every probe (`Codec.compress`, `zoo.effort`).
 
     Returns:
       (file bytes, a `TargetReport` with the reached bpp, PSNR, λ and rate, and probes).
@@ -231,9 +233,9 @@ def compress_to_target(
                 f"{codec.name} is a fixed-rate model; search a ladder of pretrained models "
                 f"with name={codec.name!r} instead"
             )
-        search = _search_variable(codec, image, goal, rate_range(codec), max_probes)
+        search = _search_variable(codec, image, goal, rate_range(codec), max_probes, effort)
     else:
-        search = _search_pretrained(name, metric, image, goal, max_probes)
+        search = _search_pretrained(name, metric, image, goal, max_probes, effort)
     return search.data, search.report(goal, image)
 
 
@@ -241,16 +243,17 @@ def compress_to_target(
 class _Search:
     """Every probe with its file; the chosen one is `goal.best(probes)`."""
 
+    effort: str | int = "fast"
     probes: list[Probe] = field(default_factory=list)
     files: list[tuple[Codec, bytes]] = field(default_factory=list)
     chosen: int = -1
 
     def add(self, codec: Codec, image: np.ndarray, rate: float | None, goal: _Goal) -> Probe:
         if goal.needs_psnr:
-            data, decoded = codec.compress_with_reconstruction(image, rate)
+            data, decoded = codec.compress_with_reconstruction(image, rate, self.effort)
             psnr = metrics.psnr(image, decoded)
         else:
-            data, psnr = codec.compress(image, rate), None
+            data, psnr = codec.compress(image, rate, self.effort), None
         bpp = 8.0 * len(data) / (image.shape[0] * image.shape[1])
         rate = None if rate is None else float(rate)
         probe = Probe(codec.name, codec.lmbda, rate, len(data), bpp, psnr)
@@ -280,11 +283,11 @@ class _Search:
         )
 
 
-def _search_variable(codec, image, goal, bounds, max_probes) -> _Search:
+def _search_variable(codec, image, goal, bounds, max_probes, effort="fast") -> _Search:
     low, high = bounds
     if not 0 < low <= high:
         raise ValueError(f"{codec.name}: invalid rate range [{low:g}, {high:g}]")
-    search = _Search()
+    search = _Search(effort)
 
     def probe_at(t: float) -> Probe:
         # t runs over log(rate): rate parameters (β, λ) act multiplicatively.
@@ -304,7 +307,7 @@ def _pretrained_codec(entry: pretrained.PretrainedEntry) -> Codec:
     return Codec(pretrained.load_model(entry))
 
 
-def _search_pretrained(name, metric, image, goal, max_probes) -> _Search:
+def _search_pretrained(name, metric, image, goal, max_probes, effort="fast") -> _Search:
     entries = pretrained.list_pretrained(name, metric)
     if not entries:
         pretrained.find(name, 1.0, metric)  # raises with the registry's own advice
@@ -315,10 +318,10 @@ def _search_pretrained(name, metric, image, goal, max_probes) -> _Search:
         low, high = rate_range(codec)
         if entry.tradeoff == codec.model.rate_parameter:
             low, high = max(low, entry.lmbda_range[0]), min(high, entry.lmbda_range[1])
-        return _search_variable(codec, image, goal, (low, high), max_probes)
+        return _search_variable(codec, image, goal, (low, high), max_probes, effort)
 
     ladder = sorted({e.lmbda for e in entries})
-    search = _Search()
+    search = _Search(effort)
 
     def probe_at(t: float) -> Probe:
         codec = _pretrained_codec(pretrained.find(name, ladder[int(t)], metric))

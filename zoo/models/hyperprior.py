@@ -12,6 +12,8 @@ Payloads: [y string, z string, index guard (`zoo.index_guard`)].
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
 from zoo import index_guard, layers, tfc_adapter
@@ -46,6 +48,9 @@ class ScaleHyperprior(CompressionModel):
         super().__init__(**kw)
         hyper = num_hyper_latents or num_filters
         self.num_latents = int(num_latents)
+        # The table's scales, for `_initial_index` (the conditional is created last: the
+        # order in which variables are created is part of the weights' keys).
+        self._scale_table = (num_scales, scale_min, scale_max)
         self.analysis = layers.analysis_transform(num_filters, num_latents, nonlinearity)
         self.synthesis = layers.synthesis_transform(num_filters, nonlinearity)
         self.hyper_analysis = self._make_hyper_analysis(num_filters, hyper)
@@ -53,13 +58,29 @@ class ScaleHyperprior(CompressionModel):
         self.side_entropy_model = tfc_adapter.FactorizedEntropyModel(hyper, name="side_bottleneck")
         self.conditional = tfc_adapter.GaussianConditional(num_scales, scale_min, scale_max)
 
+    #: The scale every latent's Gaussian starts training with. The hyper synthesis predicts
+    #: an index into a log-spaced table (σ = 0.11·e^(0.123·index) by default); a zero
+    #: initial index would start every σ at 0.11, far below the analysis' output, and the
+    #: rate term would spend thousands of steps shrinking y before the distortion can
+    #: learn (results/cpu_recipe/). Only a fresh model's initialization: weights load as
+    #: they are.
+    initial_scale = 1.0
+
+    def _initial_index(self) -> float:
+        """The continuous scale index of `initial_scale` (`GaussianConditional.scale_fn`)."""
+        num_scales, low, high = self._scale_table
+        return (math.log(self.initial_scale) - math.log(low)) / (
+            (math.log(high) - math.log(low)) / (num_scales - 1.0))
+
     # The parts mean-scale and context models change -------------------------------------
 
     def _make_hyper_analysis(self, num_filters, hyper):
         return layers.hyper_analysis_transform(num_filters, hyper, "relu")
 
     def _make_hyper_synthesis(self, num_filters, num_latents):
-        return layers.hyper_synthesis_transform(num_filters, num_latents, "relu")
+        return layers.hyper_synthesis_transform(
+            num_filters, num_latents, "relu",
+            bias_initializer=tf.keras.initializers.Constant(self._initial_index()))
 
     def _hyper_input(self, y):
         return tf.abs(y)

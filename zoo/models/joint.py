@@ -57,11 +57,18 @@ class JointAutoregressive(MeanScaleHyperprior):
                 layers.nonlinearity("leaky_relu", name="act_0"),
                 dense(8 * m // 3, name="dense_1"),
                 layers.nonlinearity("leaky_relu", name="act_1"),
-                dense(2 * m, name="dense_2"),
+                # Means start at 0, scale indexes at the initial scale (the hyperprior's).
+                dense(2 * m, name="dense_2", bias_initializer=tf.keras.initializers.Constant(
+                    [0.0] * m + [self._initial_index()] * m)),
             ],
             name="entropy_parameters",
         )
         self.entropy_parameters.build([None, 4 * m])
+
+    def _make_hyper_synthesis(self, num_filters, num_latents):
+        # Features for the entropy parameters, not parameters themselves: no index offset.
+        return layers.hyper_synthesis_transform(
+            num_filters, 2 * num_latents, "leaky_relu", middle_filters=num_filters * 3 // 2)
 
     def _no_symbol_interface(self, *args, **kwargs):
         """The integer-latent interface of the base class does not apply: ŷ's parameters

@@ -32,8 +32,11 @@ class MeanScaleHyperprior(ScaleHyperprior):
         return layers.hyper_analysis_transform(num_filters, hyper, "leaky_relu")
 
     def _make_hyper_synthesis(self, num_filters, num_latents):
+        # Means start at 0, scale indexes at the hyperprior's initial scale.
+        bias = [0.0] * num_latents + [self._initial_index()] * num_latents
         return layers.hyper_synthesis_transform(
-            num_filters, 2 * num_latents, "leaky_relu", middle_filters=num_filters * 3 // 2
+            num_filters, 2 * num_latents, "leaky_relu", middle_filters=num_filters * 3 // 2,
+            bias_initializer=tf.keras.initializers.Constant(bias),
         )
 
     def _hyper_input(self, y):
