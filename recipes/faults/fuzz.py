@@ -127,6 +127,11 @@ def fuzz(worker: Worker, weights: dict[str, str], damaged_files: int, hostile_pe
             data, expected, shape = value
             header, payloads = container.unpack(data)
             for version in container.SUPPORTED_VERSIONS:
+                # Before format v3 encoders did not pad: the same payloads in an older
+                # container decode like the new file only at sizes aligned to the stride.
+                if version < getattr(container, "PADDED_SINCE", 0) and any(
+                        side % 64 for side in shape):
+                    continue
                 packed = _pack_version(header, payloads, version)
                 if packed is None:
                     if version not in counts["versions_unwritable"]:
