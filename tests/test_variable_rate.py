@@ -93,6 +93,7 @@ def test_spline_is_exact_at_knots_and_linear_between():
 
 def test_lambda_moves_the_rate(odd_image):
     """Latent scaling growing with λ: the file grows with λ, all from one model."""
+    tf.keras.utils.set_random_seed(0)  # the same untrained weights whatever ran before
     model = zoo.create_model("factorized_vr_tiny", parameterization="latent_scaling")
     model.build_coders()
     [analysis_scale] = [v for v in model.analysis.trainable_variables if "knot_values" in v.name]
@@ -211,7 +212,8 @@ def test_warm_start_from_the_fixed_rate_model_is_that_model_at_every_lambda(para
         got = vr.rd_losses(x, training=False, lmbda=tf.constant([lmbda]))
         for key in ("bpp", "distortion"):
             np.testing.assert_allclose(got[key].numpy(), want[key].numpy(), rtol=2e-4)
-    assert not np.allclose(before["distortion"].numpy(), want["distortion"].numpy(), rtol=1e-2)
+    # Before the warm start it was another model (untrained distortions are all ~2e4).
+    assert not np.allclose(before["x_hat"].numpy(), want["x_hat"].numpy(), atol=0.5)
     with pytest.raises(ValueError, match="variable-rate already"):
         vr.initialize_from_fixed_rate(vr)
     wider = zoo.create_model("hyperprior_tiny", num_filters=16)
