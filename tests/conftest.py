@@ -33,6 +33,17 @@ def write_smooth_images(folder: Path, count: int, name: str = "img{}.png") -> Pa
     return folder
 
 
+def conv_dtypes(function) -> list:
+    """(op type, dtype) of every convolution and matmul of a tf.function's graph, the
+    bodies of its loops (the tiled transforms, `zoo.tiling`) included."""
+    import tensorflow as tf
+
+    definition = function.get_concrete_function().graph.as_graph_def()
+    nodes = [*definition.node, *(n for f in definition.library.function for n in f.node_def)]
+    return [(n.op, tf.dtypes.as_dtype(n.attr["T"].type)) for n in nodes
+            if n.op in ("Conv2D", "Conv2DBackpropInput", "MatMul", "BatchMatMulV2")]
+
+
 def tiny_image_models() -> list[str]:
     """Every registered tiny variant that codes images (the toy-source lab excluded)."""
     import zoo

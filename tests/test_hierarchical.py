@@ -9,6 +9,8 @@ import tensorflow as tf
 import zoo
 from zoo.models.hierarchical import HierarchicalModel
 
+from .conftest import conv_dtypes
+
 LEVELS = 4
 STRIDES = (2, 1, 2)
 
@@ -160,10 +162,7 @@ def test_float64_top_down_matches_the_keras_layers(informative):
 def test_coding_graphs_compute_indexes_in_float64(informative, odd_image):
     """Encoder and decoder graphs agree on every table index: their top-down convolutions
     run in float64 (float32 versions differed between the two graphs on trained models)."""
-    graph = informative.coding_function("decompress").get_concrete_function().graph
-    convs = [op for op in graph.get_operations()
-             if op.type in ("Conv2D", "Conv2DBackpropInput")]
-    dtypes = {op.outputs[0].dtype for op in convs}
+    dtypes = {dtype for _, dtype in conv_dtypes(informative.coding_function("decompress"))}
     assert tf.float64 in dtypes and tf.float32 in dtypes  # top-down float64, synthesis float32
     data = zoo.Codec(informative).compress(odd_image)
     np.testing.assert_array_equal(zoo.Codec(informative).decompress(data),

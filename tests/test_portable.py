@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from tests.conftest import tiny_image_models
+from tests.conftest import conv_dtypes, tiny_image_models
 from zoo import layers, tfc_adapter
 
 FAMILIES = tiny_image_models()
@@ -34,11 +34,9 @@ def test_portable_decoder_agrees_with_the_default_one(name, kodak_image, codec_f
 @pytest.mark.parametrize("name", GRAPH_FAMILIES)
 def test_portable_decoder_graph_runs_its_networks_in_float64(name, codec_factory):
     model = codec_factory(name).model
-    graph = model.coding_function("decompress_float64").get_concrete_function().graph
-    convs = [op for op in graph.get_operations()
-             if op.type in ("Conv2D", "Conv2DBackpropInput", "MatMul", "BatchMatMulV2")]
-    assert convs and all(op.outputs[0].dtype == tf.float64 for op in convs), sorted(
-        {(op.type, op.outputs[0].dtype.name) for op in convs})
+    convs = conv_dtypes(model.coding_function("decompress_float64"))
+    assert convs and all(dtype == tf.float64 for _, dtype in convs), sorted(
+        {(op, dtype.name) for op, dtype in convs})
 
 
 def test_float64_forms_of_gdn_and_dense_match_the_layers():

@@ -16,14 +16,16 @@ def load(path: str | os.PathLike, portable: bool = False) -> Codec:
 
 
 def decompress(
-    data: bytes, weights_path: str | os.PathLike | None = None, portable: bool = False
+    data: bytes, weights_path: str | os.PathLike | None = None, portable: bool = False,
+    progress: bool = False,
 ) -> np.ndarray:
     """Decodes a file, finding the pretrained weights it names (or using `weights_path`);
-    `portable`: the same pixels on any machine and thread count (see `Codec`)."""
+    `portable`: the same pixels on any machine and thread count (see `Codec`);
+    `progress`: a bar of the synthesis tiles of a large image."""
     header = container.peek(data)
     if weights_path is not None:
         codec = load(weights_path, portable)
     else:
         entry = pretrained.find_by_fingerprint(header.model, header.metric, header.fingerprint)
         codec = Codec(pretrained.load_model(entry), portable=portable)
-    return codec.decompress(data)
+    return codec.decompress(data, progress)

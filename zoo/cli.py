@@ -84,7 +84,8 @@ def cmd_decompress(args) -> None:
     with open(args.input, "rb") as f:
         data = f.read()
     start = time.perf_counter()
-    image = zoo.decompress(data, weights_path=args.weights, portable=args.portable)
+    image = zoo.decompress(data, weights_path=args.weights, portable=args.portable,
+                           progress=True)
     seconds = time.perf_counter() - start
     zoo.write_png(image, args.output)
     print(f"{args.output}: {image.shape[1]}×{image.shape[0]} PNG, {seconds:.2f} s")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -15,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import container, image_io, weights
-from zoo.errors import BitstreamError, ModelMismatchError, op_error_summary
+from zoo.errors import BitstreamError, ImageError, ModelMismatchError, op_error_summary
 
 
 class Codec:
@@ -79,7 +80,7 @@ class Codec:
     ) -> tuple[bytes, np.ndarray]:
         """Compresses uint8 [H, W, 3]; returns (file bytes, the image a decoder will get)."""
         steps = self._effort(effort)
-        image = image_io.check_image_array(image)
+        image = self._check_size(image)
         rate = self._rate(rate)
         payloads = self._payloads(image, rate, steps, progress)
         header = container.Header(
@@ -87,7 +88,7 @@ class Codec:
             image.shape[0], image.shape[1], rate,
         )
         data = container.pack(header, payloads)
-        return data, self._decode(header, payloads)
+        return data, self._decode(header, payloads, progress)
 
     def compress(
         self, image: np.ndarray, rate: float | None = None, effort: str | int = "fast",
@@ -97,16 +98,25 @@ class Codec:
 
         `effort`: "fast" (the one-shot encoder), "refine", "max" or a number of steps of
         per-image refinement of the latents (`zoo.effort`; slower to encode, fewer bits at
-        the same quality, decoded by any decoder); `progress` shows a bar of those steps.
+        the same quality, decoded by any decoder); `progress` shows a bar of those steps,
+        and of the analysis tiles of a large image (`zoo.tiling`).
         """
         steps = self._effort(effort)
-        image = image_io.check_image_array(image)
+        image = self._check_size(image)
         rate = self._rate(rate)
         header = container.Header(
             self.name, self.metric, self.lmbda, self.fingerprint_bytes,
             image.shape[0], image.shape[1], rate,
         )
         return container.pack(header, self._payloads(image, rate, steps, progress))
+
+    def _check_size(self, image: np.ndarray) -> np.ndarray:
+        image = image_io.check_image_array(image)
+        if image.shape[0] * image.shape[1] > self.model.max_pixels:
+            raise ImageError(
+                f"image of {image.shape[0]}×{image.shape[1]} exceeds the "
+                f"{self.model.max_pixels} pixels {self.name} codes")
+        return image
 
     def _effort(self, effort: str | int) -> int:
         """Refinement steps for `effort`; refuses effort the model's family does not offer."""
@@ -124,20 +134,24 @@ class Codec:
             from zoo import effort as effort_lib
 
             return effort_lib.compress(self.model, image, rate, steps, progress)
-        strings, _ = self.model.compress(tf.constant(image), rate or 0.0)
+        with _tile_bar(self.model, image.shape[:2], "encoding", progress) as on_tile:
+            strings, _ = self.model.compress(tf.constant(image), rate or 0.0, on_tile=on_tile,
+                                             estimate=False)
         return [bytes(s) for s in strings.numpy()]
 
     def estimate_bits(self, image: np.ndarray, rate: float | None = None) -> float:
         """The model's own estimate of the payload size in bits (information content)."""
-        image = image_io.check_image_array(image)
+        image = self._check_size(image)
         _, bits = self.model.compress(tf.constant(image), self._rate(rate) or 0.0)
         return float(bits)
 
-    def decompress(self, data: bytes) -> np.ndarray:
-        """File bytes -> uint8 [H, W, 3]. Raises `BitstreamError` on any damaged file."""
+    def decompress(self, data: bytes, progress: bool = False) -> np.ndarray:
+        """File bytes -> uint8 [H, W, 3]. Raises `BitstreamError` on any damaged file.
+
+        `progress` shows a bar of the synthesis tiles of a large image."""
         header, payloads = container.unpack(data)
         self.check_header(header)
-        return self._decode(header, payloads)
+        return self._decode(header, payloads, progress)
 
     def check_header(self, header: container.Header) -> None:
         """Refuses files made by another model or other weights."""
@@ -151,16 +165,18 @@ class Codec:
                 f"file was made by {made_by} with weights {header.fingerprint.hex()}, "
                 f"but this codec has weights {self.fingerprint[:16]}"
             )
-        if header.height * header.width > image_io.MAX_PIXELS:
+        limit = min(image_io.MAX_PIXELS, self.model.max_pixels)
+        if header.height * header.width > limit:
             # The encoder never writes such a file; decoding it could exhaust memory.
             raise BitstreamError(
                 f"file declares a {header.height}×{header.width} image, larger than any "
-                f"this library writes ({image_io.MAX_PIXELS} pixels)"
+                f"{self.name} writes ({limit} pixels)"
             )
         if (header.rate is None) != (self.model.rate_parameter is None):
             raise BitstreamError("rate parameter presence does not match the model")
 
-    def _decode(self, header: container.Header, payloads: list[bytes]) -> np.ndarray:
+    def _decode(self, header: container.Header, payloads: list[bytes],
+                progress: bool = False) -> np.ndarray:
         if (header.version == 1 and self.model.index_guarded
                 and len(payloads) == self.model.num_payloads - 1):
             payloads = [*payloads, b""]  # written before the index guard: an empty one
@@ -174,13 +190,15 @@ class Codec:
             except ValueError as exc:
                 raise BitstreamError(f"file names an invalid rate: {exc}") from None
         try:
-            image = self.model.decompress(
-                tf.constant(payloads, tf.string),
-                tf.constant(header.shape, tf.int32),
-                header.rate or 0.0,
-                portable=self.portable,
-                padded=header.version >= container.PADDED_SINCE,
-            )
+            with _tile_bar(self.model, header.shape, "decoding", progress) as on_tile:
+                image = self.model.decompress(
+                    tf.constant(payloads, tf.string),
+                    tf.constant(header.shape, tf.int32),
+                    header.rate or 0.0,
+                    portable=self.portable,
+                    padded=header.version >= container.PADDED_SINCE,
+                    on_tile=on_tile,
+                )
         except (tf.errors.OpError, ValueError) as exc:
             raise BitstreamError(f"payload failed to decode: {op_error_summary(exc)}") from None
         return image.numpy()
@@ -196,10 +214,25 @@ class Codec:
         write_atomically(target, data)
         return len(data)
 
-    def decompress_file(self, source: str | os.PathLike, target: str | os.PathLike) -> None:
+    def decompress_file(self, source: str | os.PathLike, target: str | os.PathLike,
+                        progress: bool = False) -> None:
         with open(source, "rb") as f:
-            image = self.decompress(f.read())
+            image = self.decompress(f.read(), progress)
         image_io.write_png(image, target)
+
+
+@contextlib.contextmanager
+def _tile_bar(model, shape, desc: str, progress: bool):
+    """A progress bar over the model's transform tiles for an image of size `shape`, when
+    asked for and the image takes more than one tile; yields its `on_tile` (or None)."""
+    tiles = model.tiles(shape) if progress else 1
+    if tiles <= 1:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=tiles, desc=desc, unit="tile", leave=False) as bar:
+        yield bar.update
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> None:

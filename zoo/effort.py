@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import metrics
-from zoo.errors import UnsupportedError
+from zoo.errors import ImageError, UnsupportedError
 from zoo.models.base import pad_to_stride
 from zoo.models.channelwise import ChannelwiseAutoregressive
 from zoo.models.factorized import FactorizedPrior
@@ -100,6 +100,11 @@ def supports(model) -> bool:
     return isinstance(model, (FactorizedPrior, ScaleHyperprior, ChannelwiseAutoregressive))
 
 
+#: Largest image (pixels) the refinement takes: it back-propagates through the transforms
+#: of the whole image, whose activations `zoo.tiling` bounds only for the one-shot coder.
+MAX_PIXELS = 4096 * 4096
+
+
 def check_supported(model) -> None:
     if not supports(model):
         raise UnsupportedError(
@@ -112,6 +117,11 @@ def compress(model, image: np.ndarray, rate: float | None, steps: int,
     """Payloads for uint8 `image` after `steps` of refinement (the one-shot encoder's if
     refinement does not lower the real rate-distortion cost)."""
     check_supported(model)
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise ImageError(
+            f"effort other than 'fast' refines images up to {MAX_PIXELS} pixels in one piece "
+            f"(its gradients span the whole image); this one is "
+            f"{image.shape[0]}×{image.shape[1]}: use effort='fast', which codes it in tiles")
     return _refiner(model).compress(image, rate, steps, progress, schedule)
 
 

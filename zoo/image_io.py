@@ -36,8 +36,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from zoo.errors import ImageError
 
 ALPHA_RULES = ("error", "drop", "white")
-#: Largest image (pixels) the codecs accept in one piece.
-MAX_PIXELS = 4096 * 4096
+#: Largest image (pixels) the library reads or codes: 2^27, e.g. 16384×8192 or 12000×11000
+#: (the transforms run in tiles, `zoo.tiling`; a model may set a lower `max_pixels`).
+MAX_PIXELS = 2**27
 
 
 def _register_heif() -> None:
@@ -105,13 +106,15 @@ def read_image(source: str | os.PathLike | bytes, alpha: str = "error") -> np.nd
     except OSError as exc:
         raise ImageError(f"cannot open {name}: {exc.strerror}") from None
     with stream, warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow warns above 89 MP; the library's own limit (checked from the header
+        # below) replaces its check, and errors beyond 2× Pillow's are above ours.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(stream)
             if image.width * image.height > MAX_PIXELS:
                 raise ImageError(
                     f"{name} is {image.width}×{image.height}; images above "
-                    f"{MAX_PIXELS} pixels are not supported in one piece"
+                    f"{MAX_PIXELS} pixels ({MAX_PIXELS / 1e6:.0f} MP) are not supported"
                 )
             deep = _deep_png(stream)
             if deep is not None:

@@ -6,6 +6,7 @@ A section of the reliability suite, `python -m recipes.reliability`.
 from __future__ import annotations
 
 import inspect
+import math
 import random
 import time
 from typing import Any
@@ -209,10 +210,12 @@ def fuzz(worker: Worker, weights: dict[str, str], damaged_files: int, hostile_pe
     return counts
 
 
-def oversized_header_probe(worker: Worker, path: str, side: int = 4097) -> dict[str, Any]:
-    """A well-formed file declaring an image larger than any encoder accepts (no payload)."""
+def oversized_header_probe(worker: Worker, path: str, side: int | None = None) -> dict[str, Any]:
+    """A well-formed file declaring an image larger than any encoder accepts (no payload):
+    by default the first square above `image_io.MAX_PIXELS`."""
     from zoo import container, image_io
 
+    side = side or math.isqrt(image_io.MAX_PIXELS) + 1
     status, value = worker.call("compress", (path, np.zeros((8, 8, 3), np.uint8)))
     header, payloads = container.unpack(value[0])
     big = container.Header(header.model, header.metric, header.lmbda, header.fingerprint,

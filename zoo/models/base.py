@@ -17,7 +17,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from zoo import layers, metrics, tfc_adapter
+from zoo import layers, metrics, tfc_adapter, tiling
 
 METRICS = ("mse", "ms-ssim")
 PROXIES = ("noise", "ste", "soft_round")
@@ -78,6 +78,16 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
     #: by a power of two up to this). Images are padded to a multiple of it before the
     #: analysis and the reconstruction cropped after the synthesis (`pad_to_stride`).
     stride: int = 16
+    #: Downsampling factor of `analysis` (its latents are the image divided by this).
+    latent_factor: int = 16
+    #: Coding runs `analysis` and `synthesis` in tiles of `tile`² latent positions, each
+    #: reading `halo` more on every side (`zoo.tiling`: the same latents and pixels as
+    #: the whole image, in memory bounded by one tile's activations). 64 positions at a
+    #: factor of 16 are 1024² pixels: smaller images run in one piece.
+    tile: int = 64
+    halo: int = 4
+    #: Largest image (pixels) the model codes; images beyond are refused before coding.
+    max_pixels: int = 2**27
 
     def __init__(
         self,
@@ -104,6 +114,7 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         self.build_kwargs: dict[str, Any] = {}
         self._coding_fns: dict[str, Any] = {}
         self._float64 = False  # set while tracing the float64 (portable) decoder
+        self._on_tile = None  # set while tracing a coder with a progress bar (`tiles`)
 
     # Identity -------------------------------------------------------------------------
 
@@ -212,16 +223,51 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def _encode(self, x: tf.Tensor, rate: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor]:
-        """Codes one image [1, H, W, 3] (0..255 floats) to (`num_payloads` strings, bits)."""
+        """Codes one image [1, H, W, 3] (uint8, or 0..255 floats) to (`num_payloads`
+        strings, bits)."""
 
     @abc.abstractmethod
     def _decode(self, strings: list[tf.Tensor], shape: tf.Tensor, rate: tf.Tensor) -> tf.Tensor:
-        """Reconstructs [1, H', W', 3] (H' ≥ H, W' ≥ W) from payloads and the image shape."""
+        """Reconstructs [1, H', W', 3] (H' ≥ H, W' ≥ W) from payloads and the image shape:
+        uint8 pixels (`synthesize`) or floats on 0..255."""
 
     def _compress_graph(self, image: tf.Tensor, rate: tf.Tensor):
-        x = pad_to_stride(tf.cast(image, tf.float32)[None], self.stride)
-        strings, bits = self._encode(x, rate)
+        # uint8 until `analyze` casts each tile: a float32 copy of a 100 MP photo is 1.2 GB.
+        strings, bits = self._encode(pad_to_stride(image[None], self.stride), rate)
         return tf.stack(strings), bits
+
+    def set_tiling(self, tile: int, halo: int | None = None) -> None:
+        """Sets the coding tile size (latent positions) and halo; retraces the coders."""
+        if int(tile) < 1 or (halo is not None and int(halo) < 0):
+            raise ValueError(f"tile must be ≥ 1 and halo ≥ 0, got {tile} and {halo}")
+        self.tile = int(tile)
+        self.halo = self.halo if halo is None else int(halo)
+        self._coding_fns.clear()
+
+    def analyze(self, x: tf.Tensor, offset: float = 0.0) -> tf.Tensor:
+        """`analysis` of images [1, H, W, 3] (uint8 or 0..255 floats, padded to `stride`)
+        scaled to x/255 − offset, tile by tile (`zoo.tiling`)."""
+        def transform(tile):
+            tile = tf.cast(tile, tf.float32) / 255.0
+            return self.analysis(tile - offset if offset else tile)
+
+        return tiling.apply(transform, x, self.latent_factor, 1, self.tile, self.halo,
+                            on_tile=self._on_tile)
+
+    def synthesize(self, y_hat: tf.Tensor, offset: float = 0.0) -> tf.Tensor:
+        """uint8 pixels [1, H', W', 3] of `synthesis`(ŷ) + offset, scaled by 255, tile by
+        tile; in float64 in the portable decoder (`run`)."""
+        def transform(tile):
+            x_hat = self.run(self.synthesis, tile)
+            return to_pixels((x_hat + offset if offset else x_hat) * 255.0)
+
+        return tiling.apply(transform, y_hat, 1, self.latent_factor, self.tile, self.halo,
+                            dtype=tf.uint8, on_tile=self._on_tile)
+
+    def tiles(self, shape) -> int:
+        """Tiles one transform of an image of size `shape` (H, W) runs in (`zoo.tiling`)."""
+        padded = [-(-int(v) // self.stride) * self.stride for v in shape]
+        return tiling.count(padded, self.latent_factor, self.tile)
 
     def run(self, layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
         """Applies `layer`; in the float64 decoder (`portable=True`), in float64.
@@ -254,39 +300,63 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         x_hat = self._decode(tf.unstack(strings, num=self.num_payloads), coded_shape, rate)
         return to_pixels(x_hat[0, : shape[0], : shape[1], :])
 
+    def _coding_graph(self, which: str):
+        if which == "compress":
+            return self._compress_graph
+        if which == "compress_strings":  # without the bit estimate, whose terms grappler
+            return lambda image, rate: self._compress_graph(image, rate)[0]  # then prunes
+        return {
+            "decompress": self._decompress_graph,
+            "decompress_float64": self._decompress_graph_float64,
+            "decompress_legacy": self._decompress_graph_legacy,
+            "decompress_legacy_float64": lambda *args: self._decompress_graph_legacy(
+                *args, float64=True),
+        }[which]
+
+    def _coding_spec(self, which: str) -> list[tf.TensorSpec]:
+        scalar = tf.TensorSpec([], tf.float32, name="rate")
+        if which in ("compress", "compress_strings"):
+            return [tf.TensorSpec([None, None, 3], tf.uint8, name="image"), scalar]
+        if which not in DECOMPRESS_FUNCTIONS:
+            raise ValueError(which)
+        return [tf.TensorSpec([self.num_payloads], tf.string, name="strings"),
+                tf.TensorSpec([2], tf.int32, name="shape"), scalar]
+
     def coding_function(self, which: str):
         """The tf.function with a fixed input signature for `compress` or `decompress`."""
         if which not in self._coding_fns:
-            scalar = tf.TensorSpec([], tf.float32, name="rate")
-            if which == "compress":
-                spec = [tf.TensorSpec([None, None, 3], tf.uint8, name="image"), scalar]
-                fn = tf.function(self._compress_graph, input_signature=spec)
-            elif which in DECOMPRESS_FUNCTIONS:
-                spec = [
-                    tf.TensorSpec([self.num_payloads], tf.string, name="strings"),
-                    tf.TensorSpec([2], tf.int32, name="shape"),
-                    scalar,
-                ]
-                graph = {
-                    "decompress": self._decompress_graph,
-                    "decompress_float64": self._decompress_graph_float64,
-                    "decompress_legacy": self._decompress_graph_legacy,
-                    "decompress_legacy_float64": lambda *args: self._decompress_graph_legacy(
-                        *args, float64=True),
-                }[which]
-                fn = tf.function(graph, input_signature=spec)
-            else:
-                raise ValueError(which)
-            self._coding_fns[which] = fn
+            spec = self._coding_spec(which)
+            self._coding_fns[which] = tf.function(self._coding_graph(which), input_signature=spec)
         return self._coding_fns[which]
 
-    def compress(self, image: tf.Tensor, rate: float = 0.0) -> tuple[tf.Tensor, tf.Tensor]:
-        """uint8 [H, W, 3] -> (payload strings [num_payloads], estimated bits)."""
-        return self.coding_function("compress")(image, tf.constant(rate, tf.float32))
+    def _run_coder(self, which: str, args, on_tile=None):
+        """Runs a coding function; with `on_tile`, a one-off trace that calls it per tile."""
+        if on_tile is None:
+            return self.coding_function(which)(*args)
+        fn = tf.function(self._coding_graph(which), input_signature=self._coding_spec(which))
+        self._on_tile = on_tile
+        try:
+            return fn(*args)
+        finally:
+            self._on_tile = None
+
+    def compress(
+        self, image: tf.Tensor, rate: float = 0.0, on_tile=None, estimate: bool = True,
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """uint8 [H, W, 3] -> (payload strings [num_payloads], estimated bits).
+
+        `on_tile`: called after each analysis tile (a progress bar; `tiles` counts them).
+        `estimate=False` skips the bit estimate (None), whose terms take as much memory
+        as the latents several times over.
+        """
+        args = (image, tf.constant(rate, tf.float32))
+        if not estimate:
+            return self._run_coder("compress_strings", args, on_tile), None
+        return self._run_coder("compress", args, on_tile)
 
     def decompress(
         self, strings: tf.Tensor, shape: tf.Tensor, rate: float = 0.0, portable: bool = False,
-        padded: bool = True,
+        padded: bool = True, on_tile=None,
     ) -> tf.Tensor:
         """Payload strings and the image's [H, W] -> uint8 [H, W, 3].
 
@@ -294,10 +364,11 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         not depend on the math library (oneDNN or Eigen) or the thread count; slower.
         `padded`: the encoder padded the image to `stride` (format v3); False decodes the
         payloads of format v1/v2 files, whose encoder did not.
+        `on_tile`: called after each synthesis tile.
         """
         which = ("decompress" if padded else "decompress_legacy") + (
             "_float64" if portable else "")
-        return self.coding_function(which)(strings, shape, tf.constant(rate, tf.float32))
+        return self._run_coder(which, (strings, shape, tf.constant(rate, tf.float32)), on_tile)
 
 
 DECOMPRESS_FUNCTIONS = (
@@ -316,7 +387,9 @@ def ceil_div(value: tf.Tensor, factor: int) -> tf.Tensor:
 
 
 def to_pixels(x_hat: tf.Tensor) -> tf.Tensor:
-    """Reconstruction on 0..255 (floats) -> uint8, rounded and clipped."""
+    """Reconstruction on 0..255 (floats) -> uint8, rounded and clipped (uint8: as is)."""
+    if x_hat.dtype == tf.uint8:
+        return x_hat
     return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
 
 

@@ -197,7 +197,7 @@ class ChannelwiseAutoregressive(CompressionModel):
         return tf.reshape(t, [tf.shape(t)[0], -1])
 
     def _encode(self, x, rate):
-        y = self.analysis(x / 255.0)
+        y = self.analyze(x)
         return self._encode_latents(y, self.hyper_analysis(y), rate)
 
     def _encode_latents(self, y, z, rate):
@@ -245,7 +245,7 @@ class ChannelwiseAutoregressive(CompressionModel):
         y_hat, _ = self._slices(self._hyper(z_hat, y_shape), code_slice)
         with tf.control_dependencies([tfc_adapter.finish_decoding(handle[0])]):
             y_hat = tf.identity(y_hat)
-        return self.run(self.synthesis, y_hat) * 255.0
+        return self.synthesize(y_hat)
 
 
 @register_model("channelwise_paper", family="channelwise", training=TRAINING)

@@ -38,7 +38,7 @@ class FactorizedPrior(CompressionModel):
         return self.synthesis(y_hat) * 255.0, bits
 
     def _encode(self, x, rate):
-        return self._encode_latents(self.analysis(x / 255.0), None, rate)
+        return self._encode_latents(self.analyze(x), None, rate)
 
     def _encode_latents(self, y, z, rate):
         """Codes given latents y (z: none in this family); `zoo.effort` refines them."""
@@ -48,7 +48,7 @@ class FactorizedPrior(CompressionModel):
 
     def _decode(self, strings, shape, rate):
         y_hat = self.entropy_model.decompress(strings[0][None], ceil_div(shape, 16))
-        return self.run(self.synthesis, y_hat) * 255.0
+        return self.synthesize(y_hat)
 
     # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
 

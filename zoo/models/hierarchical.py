@@ -199,8 +199,8 @@ class HierarchicalModel(CompressionModel):
             shapes.append(ceil_div(shapes[-1], stride))
         return shapes
 
-    def _bottom_up(self, x: tf.Tensor) -> list[tf.Tensor]:
-        features = [self.analysis(x / 255.0)]
+    def _bottom_up(self, x: tf.Tensor, coding: bool = False) -> list[tf.Tensor]:
+        features = [self.analyze(x) if coding else self.analysis(x / 255.0)]
         for block in self.hyper_analysis:
             features.append(block(features[-1]))
         return features
@@ -223,7 +223,8 @@ class HierarchicalModel(CompressionModel):
           coding: run the top-down networks in float64 (encoding and decoding files).
 
         Returns:
-          (reconstruction on 0..255, collected values of levels 1..L, ŷ of levels 1..L).
+          (reconstruction: on 0..255 in training, uint8 pixels when coding; collected
+          values of levels 1..L, ŷ of levels 1..L).
         """
         top = self.num_levels - 1
         # Coding (bits are not trained) runs the top-down pass in float64, so encoder and
@@ -254,8 +255,8 @@ class HierarchicalModel(CompressionModel):
             collected.insert(0, extra)
             latents.insert(0, y_hat)
             h = run(self.merges[level], h, y_hat)
-        if self._float64:  # the portable decoder
-            return layers.run_float64(self.synthesis, h) * 255.0, collected, latents
+        if coding:  # uint8 pixels, in tiles; float64 in the portable decoder
+            return self.synthesize(h if self._float64 else tf.cast(h, tf.float32)), collected, latents
         return self.synthesis(tf.cast(h, tf.float32)) * 255.0, collected, latents
 
     # Training ---------------------------------------------------------------------------
@@ -300,7 +301,7 @@ class HierarchicalModel(CompressionModel):
             y_hat = tf.round(y - loc) + loc
             return y_hat, (cond.compress(y, indexes, loc), cond.coded_bits(y_hat, indexes, loc))
 
-        features = self._bottom_up(x)
+        features = self._bottom_up(x, coding=True)
         # Shapes from the image, not from the features: reading a fused op's output shape
         # makes grappler's remapper give up on the encoder graph only.
         shapes = self.level_shapes(tf.shape(x)[1:3])
@@ -318,7 +319,7 @@ class HierarchicalModel(CompressionModel):
         encoder's index guard (decoded, `zoo.index_guard.decode`) if given.
 
         Returns:
-          (reconstruction [B, H', W', 3] on 0..255, decoded ŷ of levels 1 … L).
+          (reconstruction [B, H', W', 3] in uint8, decoded ŷ of levels 1 … L).
         """
         shapes = self.level_shapes(shape)
         side, cond = self.side_entropy_model, self.conditional

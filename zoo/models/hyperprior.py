@@ -105,7 +105,7 @@ class ScaleHyperprior(CompressionModel):
     # Coding -----------------------------------------------------------------------------
 
     def _encode(self, x, rate):
-        y = self.analysis(x / 255.0)
+        y = self.analyze(x)
         return self._encode_latents(y, self.hyper_analysis(self._hyper_input(y)), rate)
 
     def _encode_latents(self, y, z, rate):
@@ -129,7 +129,7 @@ class ScaleHyperprior(CompressionModel):
         y_hat = self.conditional.decompress(
             strings[0][None], self.conditional.guarded_indexes(index, guard), loc
         )
-        return self.run(self.synthesis, y_hat) * 255.0
+        return self.synthesize(y_hat)
 
     # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
 

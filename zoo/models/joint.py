@@ -194,7 +194,7 @@ class JointAutoregressive(MeanScaleHyperprior):
         )
         with tf.control_dependencies([tfc_adapter.finish_decoding(handle)]):
             y_hat = tf.identity(y_hat)
-        return self.run(self.synthesis, y_hat) * 255.0
+        return self.synthesize(y_hat)
 
 
 @register_model("joint", training=TRAINING)

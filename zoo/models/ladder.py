@@ -69,6 +69,11 @@ def _split_stats(h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 class LadderNetwork(CompressionModel):
     """Two-level PLN (or one-level VAE) with Gaussian latents and coded sampling."""
 
+    #: Coded sampling draws and codes every latent eagerly, with float64 statistics of the
+    #: whole latent grid in NumPy (`zoo.coded_sampling`), so these models keep the limit
+    #: of one piece, 16.7 MP; their transforms run in tiles like every family's.
+    max_pixels = 4096 * 4096
+
     def __init__(
         self,
         num_filters: int = 196,
@@ -143,8 +148,8 @@ class LadderNetwork(CompressionModel):
 
     # Networks ---------------------------------------------------------------------------
 
-    def _bottom_up(self, x):
-        return _split_stats(self.analysis(x / 255.0))
+    def _bottom_up(self, x, coding=False):
+        return _split_stats(self.analyze(x) if coding else self.analysis(x / 255.0))
 
     def _posterior2(self, mx):
         return _split_stats(self.hyper_analysis(mx))
@@ -223,7 +228,7 @@ class LadderNetwork(CompressionModel):
     def encode_latents(self, x):
         """Codes [1, H, W, 3]; returns (payload tensors, coded bits, KL bits per level)."""
         samplers, seed = self.samplers(), self.coding_seed
-        mx, sx = self._bottom_up(tf.cast(x, tf.float32))
+        mx, sx = self._bottom_up(x, coding=True)
         payloads, bits, kls = [], 0.0, {}
         if self.levels == 2:
             m2, s2 = (v.numpy() for v in self._posterior2(mx))
@@ -262,28 +267,32 @@ class LadderNetwork(CompressionModel):
             mp, sp = np.zeros((1, h1, w1, channels)), np.ones((1, h1, w1, channels))
         code1 = samplers[1].unpack(data[0], mp.size)
         z1 = samplers[1].decode(code1, mp, sp, seed, level=1)
-        return self.run(self.synthesis, tf.constant(z1, tf.float32)) * 255.0
+        return self.synthesize(tf.constant(z1, tf.float32))
 
-    def compress(self, image, rate: float = 0.0):
+    def compress(self, image, rate: float = 0.0, on_tile=None, estimate: bool = True):
         """uint8 [H, W, 3] -> (payload strings [levels], coded bits); eager."""
         self.build_coders()
-        x = pad_to_stride(tf.cast(image, tf.float32)[None], self.stride)
-        strings, bits = self._encode(x, rate)
+        self._on_tile = on_tile
+        try:
+            strings, bits = self._encode(
+                pad_to_stride(tf.convert_to_tensor(image)[None], self.stride), rate)
+        finally:
+            self._on_tile = None
         return tf.stack(strings), bits
 
     def decompress(self, strings, shape, rate: float = 0.0, portable: bool = False,
-                   padded: bool = True):
+                   padded: bool = True, on_tile=None):
         """Payload strings and [H, W] -> uint8 [H, W, 3]; eager (see `CompressionModel`)."""
         self.build_coders()
         shape = [int(v) for v in np.asarray(shape)]
         coded = [-(-v // self.stride) * self.stride for v in shape] if padded else shape
-        self._float64 = bool(portable)
+        self._float64, self._on_tile = bool(portable), on_tile
         try:
             x_hat = self._decode(list(strings), coded, rate)
         except (ValueError, IndexError, OverflowError, tf.errors.OpError) as exc:
             raise BitstreamError(f"payload failed to decode: {op_error_summary(exc)}") from None
         finally:
-            self._float64 = False
+            self._float64, self._on_tile = False, None
         return to_pixels(x_hat[0, : shape[0], : shape[1], :])
 
     # §3.5.1: the rejection-index table, estimated on training images -------------------

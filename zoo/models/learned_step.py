@@ -115,13 +115,17 @@ class LearnedStep(CompressionModel):
 
     def latents(self, x: tf.Tensor) -> tf.Tensor:
         """y for images on 0..255 (after the normalization, if any)."""
-        y = self.analysis(x / 255.0)
+        y = self.analyze(x)
         return self.normalization(y) if self.normalization is not None else y
 
     def _synthesize(self, y_hat: tf.Tensor) -> tf.Tensor:
+        """The training reconstruction on 0..255 (coding uses the tiled `synthesize`)."""
+        return self.synthesis(self._denormalize(y_hat)) * 255.0
+
+    def _denormalize(self, y_hat: tf.Tensor) -> tf.Tensor:
         if self.denormalization is not None:
             y_hat = self.run(self.denormalization, y_hat)
-        return self.run(self.synthesis, y_hat) * 255.0
+        return y_hat
 
     def _scale_index(self, beta) -> tf.Tensor:
         """Continuous scale-table index per channel of the density of y/(βΔ)."""
@@ -189,8 +193,8 @@ class LearnedStep(CompressionModel):
         if self._float64:
             step = tf.cast(rate, tf.float64) * tf.cast(self.step_sizes, tf.float64)
             y_hat = tf.cast(z_hat, tf.float64) * step + tf.cast(self.latent_mean, tf.float64)
-            return self._synthesize(y_hat)
-        return self._synthesize(z_hat * (rate * self.step_sizes) + self.latent_mean)
+            return self.synthesize(self._denormalize(y_hat))
+        return self.synthesize(self._denormalize(z_hat * (rate * self.step_sizes) + self.latent_mean))
 
 
 def _as_batches(images: Iterable[Any]) -> Iterable[Any]:

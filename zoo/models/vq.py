@@ -245,6 +245,11 @@ class VQCompressionModel(CompressionModel):
         if alpha < 0 or beta < 0:
             raise ValueError("alpha and beta must be non-negative")
         self.factor = 2 ** int(downsample_steps)
+        # Tiles of 1024² pixels; the residual blocks widen the receptive field at the
+        # latent resolution by a position each (tests/test_tiling.py checks the halo).
+        self.latent_factor = self.factor
+        self.tile = max(1024 // self.factor, 1)
+        self.halo = 2 * int(num_res_blocks) + 4
         self.latent_channels = latent_channels
         self.alpha, self.beta = float(alpha), float(beta)
         self.analysis = analysis_transform(num_filters, latent_channels, downsample_steps,
@@ -280,7 +285,7 @@ class VQCompressionModel(CompressionModel):
         return terms["x_hat"], bits
 
     def _encode(self, x, rate):
-        z = self.analysis(x / 255.0 - 0.5)
+        z = self.analyze(x, offset=0.5)
         codes = self.quantizer.codes(z)
         strings = self.quantizer.compress(codes)
         return [strings[0]], self.quantizer.hard_bits(codes)[0]
@@ -288,7 +293,7 @@ class VQCompressionModel(CompressionModel):
     def _decode(self, strings, shape, rate):
         grid = tf.concat([[1], ceil_div(shape, self.factor), [self.codes_per_position]], 0)
         codes = self.quantizer.decompress(strings[0][None], grid)
-        return (self.run(self.synthesis, self.quantizer.embed(codes)) + 0.5) * 255.0
+        return self.synthesize(self.quantizer.embed(codes), offset=0.5)
 
 
 @register_model("vq", training=TRAINING)
