@@ -1,5 +1,6 @@
 """The encoder-effort table: per family, BD-rate of each effort level against "fast" and
-encode seconds per image, from the recipes.evaluate outputs in results/encoder_effort/."""
+encode seconds per image, from the recipes.evaluate outputs in results/encoder_effort/;
+and `rd.png` beside this script, every family's curves at every effort on one figure."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+def plot() -> None:
+    from recipes.evaluation import read_curve
+    from recipes.plots import plot_rd
+
+    curves = []
+    for folder in sorted(p for p in HERE.iterdir() if (p / "bd_rate.json").is_file()):
+        names = json.loads((folder / "bd_rate.json").read_text())["psnr"]
+        curves += [read_curve(folder, name) for name in sorted(names)]
+    plot_rd(curves, HERE / "rd.png", "Kodak (24 images): encoder effort fast vs refine, "
+            "shipped weights, real files")
 
 
 def main() -> None:
@@ -35,3 +48,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    plot()
