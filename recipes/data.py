@@ -28,7 +28,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-#: Formats tf.io.decode_image decodes inside the graph (parallel, no Python).
+#: Formats tf.io.decode_image decodes inside the graph (parallel, no Python): a subset of
+#: `zoo.image_io.IMAGE_SUFFIXES` (the files Pillow reads) plus GIF, on purpose.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 GLOB_CHARS = "*?["
 

@@ -119,7 +119,7 @@ def train_and_evaluate(config: dict, settings: dict, train: np.ndarray, test: np
     import tensorflow as tf
 
     import zoo
-    from zoo import container
+    from zoo import container, metrics
     from zoo.models.vq import VQCompressionModel, paper_lambda
 
     tf.random.set_seed(seed)
@@ -196,7 +196,7 @@ def train_and_evaluate(config: dict, settings: dict, train: np.ndarray, test: np
         "bpp_coded": float(coded / settings["coded_images"] / PATCH**2),
         "bpp_estimate_coded_subset": float(bits[: settings["coded_images"]].mean() / PATCH**2),
         "mse": float(mse.mean()),
-        "psnr": float(10 * math.log10(255.0**2 / mse.mean())),
+        "psnr": metrics.psnr_from_mse(float(mse.mean())),
         "code_entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()),
         "codes_used": int((counts > 0).sum()),
         "q_c": q_c.round(6).tolist(),

@@ -29,7 +29,7 @@ __all__ = ["Cid22", "KODAK_DIR", "Kodak", "iter_images", "kodak_files", "load_im
 
 #: Builders whose data never comes from the network; they get a default data_dir.
 LOCAL_BUILDERS = ("kodak", "cid22")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = image_io.IMAGE_SUFFIXES
 _SPLIT_PREFERENCE = ("test", "validation", "train")
 
 

@@ -30,7 +30,7 @@ from zoo import image_io
 #: Environment variable naming the CID22 folder when no manual_dir is given.
 CID22_ENV = "LIC_ZOO_CID22_DIR"
 SPLITS = {"train": "training", "validation": "validation"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".ppm", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = image_io.IMAGE_SUFFIXES
 
 
 def cid22_folder(manual_dir: str | os.PathLike | None) -> Path:
