@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from recipes import classical, evaluation  # noqa: E402
+from recipes import classical, evaluation, provenance  # noqa: E402
 
 _MODEL = flags.DEFINE_string(
     "model", None, "Registry name of a learned model; `pretrained`: every shipped model "
@@ -63,32 +62,6 @@ _PLOT = flags.DEFINE_bool("plot", True, "Write the rate-distortion plot rd.png."
 _EFFORT = flags.DEFINE_list(
     "effort", ["fast"], "Encoder effort of the learned models (zoo.effort): fast, refine, max "
     "or a number of refinement steps; several give one curve each, compared with 'fast'.")
-
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-            text=True, timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _versions() -> dict[str, str]:
-    import PIL
-    import tensorflow as tf
-
-    versions = {"python": sys.version.split()[0], "tensorflow": tf.__version__,
-                "pillow": PIL.__version__}
-    try:
-        import pillow_heif
-
-        versions["pillow_heif"] = pillow_heif.__version__
-        versions["libheif"] = pillow_heif.libheif_info().get("libheif", "")
-    except ImportError:
-        pass
-    return versions
 
 
 def config_from_flags() -> evaluation.EvalConfig:
@@ -128,8 +101,8 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
     record = {
         "flags": {f.name: f.value for f in flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])},
-        "git_revision": _git_revision(),
-        "versions": _versions(),
+        "git_revision": (provenance.git_revision() or {}).get("revision", "unknown"),
+        "versions": provenance.package_versions(),
         "seconds": round(report.seconds, 1),
     }
     Path(config.output, "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")

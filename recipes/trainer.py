@@ -33,11 +33,9 @@ import json
 import math
 import os
 import signal
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,7 @@ from tqdm import tqdm
 
 from recipes import data as data_lib
 from recipes import distribute
+from recipes.provenance import git_revision, package_versions  # noqa: F401
 from recipes.training_setup import (  # noqa: F401  (re-exported: the trainer's interface)
     BF16_CPU_FLAGS,
     COSINE_FINAL_FACTOR,
@@ -218,31 +217,6 @@ def resolve_config(model: str, workdir: str, smoke: bool = False, **given: Any) 
 
 
 # Provenance ------------------------------------------------------------------------------
-
-
-def git_revision() -> dict[str, Any] | None:
-    """Commit of the source tree (and whether it has uncommitted changes), if it is a repo."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        # diff-index only reads; it never refreshes or locks the index.
-        dirty = subprocess.run(["git", "-C", str(root), "diff-index", "--quiet", "HEAD", "--"],
-                               capture_output=True, timeout=10).returncode != 0
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"revision": rev, "dirty": dirty}
-
-
-def package_versions() -> dict[str, str]:
-    found = {}
-    for name in ("tensorflow", "tensorflow-compression", "tensorflow-datasets", "keras", "numpy",
-                 "absl-py", "pillow", "lic-zoo"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:
