@@ -133,3 +133,30 @@ def test_cli_compress_with_effort_writes_a_smaller_or_better_file(tmp_path, crop
         psnrs[level] = metrics.psnr(crop, zoo.decompress(out.read_bytes()))
     assert (sizes["40"] < sizes["fast"] and psnrs["40"] >= psnrs["fast"] - 0.05) or \
         (sizes["40"] <= sizes["fast"] and psnrs["40"] > psnrs["fast"])
+
+
+@pytest.mark.parametrize("name, lmbda, limit_rows", [("hyperprior", 0.013, 400),
+                                                     ("factorized", 0.0018, 192)])
+def test_images_above_the_one_piece_limit_refine_in_bands(name, lmbda, limit_rows, kodak_image,
+                                                          monkeypatch):
+    """With the one-piece limit lowered to `limit_rows` rows of a 391-wide crop, a 450×391
+    photo refines in four bands of 128 rows (plus halos): a standard file, decoded
+    bit-exactly, at a lower real cost than the one-shot file."""
+    image = np.ascontiguousarray(kodak_image[:450, :391])
+    codec = zoo.get(name, lmbda=lmbda)
+    monkeypatch.setattr(effort, "MAX_PIXELS", limit_rows * 391)
+    bands = effort._bands(codec.model, image.shape[:2])
+    assert [band[:2] for band in bands] == [(0, 128), (128, 256), (256, 384), (384, 450)]
+    fast, fast_decoded = codec.compress_with_reconstruction(image)
+    data, reconstruction = codec.compress_with_reconstruction(image, effort=30)
+    decoded = zoo.decompress(data)
+    np.testing.assert_array_equal(decoded, reconstruction)
+    assert container.unpack(data)[1] != container.unpack(fast)[1]
+    assert _cost(codec, image, data, decoded) < 0.99 * _cost(codec, image, fast, fast_decoded)
+
+
+def test_images_too_wide_for_a_band_are_refused(codec_factory, monkeypatch):
+    monkeypatch.setattr(effort, "MAX_PIXELS", 64 * 64)
+    codec = codec_factory("hyperprior_tiny")
+    with pytest.raises(zoo.ImageError, match="too wide"):
+        codec.compress(np.zeros((64, 200, 3), np.uint8), effort=2)

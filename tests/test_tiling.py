@@ -1,7 +1,7 @@
 """Tiled transforms (`zoo.tiling`): coding a photo in tiles gives the file and the pixels
 of the whole-image computation, for every image family.
 
-The default tile (64 latent positions, 1024² pixels at a factor of 16) leaves the small
+The default tile (48 latent positions, 768² pixels at a factor of 16) leaves the small
 test images in one piece; `set_tiling` forces several tiles on them here, so the tests
 are fast. The large-photo round trip with the shipped weights is a slow test.
 """
@@ -16,6 +16,7 @@ import zoo
 from recipes.faults.images import png_header_only
 from zoo import image_io, tiling
 from zoo.metrics import psnr
+from zoo.models.base import pad_to_stride
 
 from .conftest import tiny_image_models
 
@@ -68,6 +69,27 @@ def test_the_halo_is_what_makes_tiles_agree(kodak_image):
         assert np.allclose(tiled, whole, atol=1e-4) == agrees, halo
 
 
+@pytest.mark.parametrize("tile", [48, 2])
+def test_tiles_read_the_padding_without_a_padded_copy(tile, kodak_image):
+    """`analyze` of the unpadded image is the analysis of the image padded to `stride`
+    (tiles at the bottom right lie wholly in the padding), and `synthesize` crops each
+    tile to the image instead of cropping a whole padded reconstruction."""
+    model = _codec("hyperprior_tiny").model
+    x = tf.constant(kodak_image[None, : SIZE[0], : SIZE[1]])
+    padded = pad_to_stride(x, model.stride)
+    whole = model.analysis(tf.cast(padded, tf.float32) / 255.0)
+    model.set_tiling(tile)
+    np.testing.assert_allclose(model.analyze(x).numpy(), whole.numpy(), atol=1e-4)
+    model._output_size = tf.constant(SIZE)
+    try:
+        cropped = model.synthesize(tf.round(whole)).numpy()
+    finally:
+        model._output_size = None
+    full = model.synthesize(tf.round(whole)).numpy()
+    assert cropped.shape == (1, *SIZE, 3) and full.shape == (1, *padded.shape[1:3], 3)
+    np.testing.assert_array_equal(cropped, full[:, : SIZE[0], : SIZE[1]])
+
+
 def test_tiling_arguments_are_checked():
     with pytest.raises(ValueError, match="tile"):
         tiling.apply(tf.identity, tf.zeros([1, 4, 4, 1]), 1, 1, tile=0, halo=1)
@@ -94,7 +116,7 @@ def test_models_with_a_lower_limit_refuse_before_coding():
 
 @pytest.mark.slow
 def test_a_large_photo_round_trips_in_tiles():
-    """A 6 MP upscale of a Kodak photo with the shipped hyperprior: several 1024² tiles,
+    """A 6 MP upscale of a Kodak photo with the shipped hyperprior: several 768² tiles,
     the decoded pixels close to the input, and the file of the whole-image computation."""
     from PIL import Image
 

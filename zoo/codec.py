@@ -135,7 +135,7 @@ class Codec:
 
             return effort_lib.compress(self.model, image, rate, steps, progress)
         with _tile_bar(self.model, image.shape[:2], "encoding", progress) as on_tile:
-            strings, _ = self.model.compress(tf.constant(image), rate or 0.0, on_tile=on_tile,
+            strings, _ = self.model.compress(_tensor(image), rate or 0.0, on_tile=on_tile,
                                              estimate=False)
         return [bytes(s) for s in strings.numpy()]
 
@@ -219,6 +219,15 @@ class Codec:
         with open(source, "rb") as f:
             image = self.decompress(f.read(), progress)
         image_io.write_png(image, target)
+
+
+def _tensor(image: np.ndarray) -> tf.Tensor:
+    """The pixels as a tensor: shared with the array when it is `image_io.aligned` (as
+    `read_image` returns them), copied otherwise."""
+    if (image.flags.c_contiguous and image.flags.writeable
+            and image.ctypes.data % image_io.ALIGNMENT == 0):
+        return tf.experimental.dlpack.from_dlpack(image.__dlpack__())
+    return tf.constant(image)
 
 
 @contextlib.contextmanager

@@ -100,8 +100,8 @@ def supports(model) -> bool:
     return isinstance(model, (FactorizedPrior, ScaleHyperprior, ChannelwiseAutoregressive))
 
 
-#: Largest image (pixels) the refinement takes: it back-propagates through the transforms
-#: of the whole image, whose activations `zoo.tiling` bounds only for the one-shot coder.
+#: Largest image (pixels) refined in one piece: refinement back-propagates through the
+#: transforms of the whole image. Larger images are refined in bands of rows (`_bands`).
 MAX_PIXELS = 4096 * 4096
 
 
@@ -117,12 +117,31 @@ def compress(model, image: np.ndarray, rate: float | None, steps: int,
     """Payloads for uint8 `image` after `steps` of refinement (the one-shot encoder's if
     refinement does not lower the real rate-distortion cost)."""
     check_supported(model)
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise ImageError(
-            f"effort other than 'fast' refines images up to {MAX_PIXELS} pixels in one piece "
-            f"(its gradients span the whole image); this one is "
-            f"{image.shape[0]}×{image.shape[1]}: use effort='fast', which codes it in tiles")
+    _bands(model, image.shape[:2])  # refuses sizes no band fits
     return _refiner(model).compress(image, rate, steps, progress, schedule)
+
+
+def _bands(model, shape) -> list[tuple[int, int, int, int]]:
+    """Bands of rows (own start, own end, read start, read end), in pixels, that refine an
+    image of `shape` in pieces of at most MAX_PIXELS: one band if it fits. Each band reads
+    `2·stride` rows beyond its own on either side (the synthesis' receptive field is 4
+    latent rows, 64 pixels) and keeps only its own rows' latents; bands start on multiples
+    of `stride`, so that they run the coder's own grid, and only the last one is padded."""
+    height, width = (int(v) for v in shape)
+    stride = model.stride
+    if height * width <= MAX_PIXELS:
+        return [(0, height, 0, height)]
+    halo = 2 * stride
+    rows = (MAX_PIXELS // width - 2 * halo) // stride * stride
+    if rows < stride:
+        raise ImageError(
+            f"effort other than 'fast' refines bands of at most {MAX_PIXELS} pixels, and "
+            f"a {height}×{width} image is too wide for one: use effort='fast'")
+    bands = []
+    for start in range(0, height, rows):
+        end = min(start + rows, height)
+        bands.append((start, end, max(start - halo, 0), min(end + halo, height)))
+    return bands
 
 
 _REFINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -173,8 +192,7 @@ class _Refiner:
             y = model.analysis(pad_to_stride(x, model.stride) / 255.0)
             if not self.side:
                 return [y]
-            hyper_input = model._hyper_input(y) if hasattr(model, "_hyper_input") else y
-            return [y, model.hyper_analysis(hyper_input)]
+            return [y, self._side_latents(y)]
 
     def _encode(self, latents, rate):
         with self._context(rate):
@@ -254,7 +272,28 @@ class _Refiner:
         return self.step
 
     def refine(self, image, rate, steps, progress, schedule):
-        """The refined latents of uint8 `image` [H, W, 3]."""
+        """The refined latents of uint8 `image` [H, W, 3]; band by band (`_bands`) if it is
+        larger than MAX_PIXELS: each band's own rows of y, then z = h_a(y) of the whole."""
+        bands = _bands(self.model, image.shape[:2])
+        if len(bands) == 1:
+            return self._refine_piece(image, rate, steps, progress, schedule)
+        factor, pieces = self.model.latent_factor, []
+        for own_start, own_end, start, end in bands:
+            y = self._refine_piece(image[start:end], rate, steps, progress, schedule)[0]
+            # The last band was padded to `stride`; its latents run to the padded end.
+            stop = None if own_end == image.shape[0] else (own_end - start) // factor
+            pieces.append(y[:, (own_start - start) // factor : stop])
+        y = tf.concat(pieces, axis=1)
+        if not self.side:
+            return [y]
+        with self._context(tf.constant(rate or 0.0, tf.float32)):
+            return [y, self._side_latents(y)]
+
+    def _side_latents(self, y):
+        model = self.model
+        return model.hyper_analysis(model._hyper_input(y) if hasattr(model, "_hyper_input") else y)
+
+    def _refine_piece(self, image, rate, steps, progress, schedule):
         from tqdm.auto import tqdm
 
         model = self.model

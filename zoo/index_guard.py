@@ -39,7 +39,10 @@ def boundary_distance(scale_index: tf.Tensor, num_scales: int) -> tf.Tensor:
     `coding_indexes` floors s clipped to [0, num_scales - 1]: the boundaries are the
     integers 1 … num_scales - 1 (s below 0 is clipped to row 0, so 0 is no boundary).
     """
-    s = tf.cast(scale_index, tf.float64)
+    # In the index's own precision (float32 or the portable decoder's float64): near a
+    # boundary, s − round(s) is exact in either (Sterbenz), so the comparisons with the
+    # margins are those of a float64 computation, at half the memory of a float64 copy.
+    s = scale_index if scale_index.dtype == tf.float64 else tf.cast(scale_index, tf.float32)
     nearest = tf.clip_by_value(tf.round(s), 1.0, float(num_scales - 1))
     return tf.abs(s - nearest)
 

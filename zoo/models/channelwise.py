@@ -138,8 +138,9 @@ class ChannelwiseAutoregressive(CompressionModel):
     # The slice recursion, shared by training, encoding and decoding ----------------------
 
     def _hyper(self, z_hat, y_shape):
-        means, scales = self.run(self.hyper_synthesis, z_hat)
-        return means[:, : y_shape[0], : y_shape[1], :], scales[:, : y_shape[0], : y_shape[1], :]
+        twins = self.hyper_synthesis
+        return tuple(self.tiled(lambda t, branch=branch: self.run(branch, t), z_hat, 1, 4, y_shape)
+                     for branch in (twins.mean, twins.scale))
 
     def _slices(self, hyper, code_slice):
         """Runs the slices in order.
@@ -198,7 +199,7 @@ class ChannelwiseAutoregressive(CompressionModel):
 
     def _encode(self, x, rate):
         y = self.analyze(x)
-        return self._encode_latents(y, self.hyper_analysis(y), rate)
+        return self._encode_latents(y, self.tiled(self.hyper_analysis, y, 4, 1), rate)
 
     def _encode_latents(self, y, z, rate):
         """Codes given latents y and side latents z (`zoo.effort` refines them)."""

@@ -87,7 +87,7 @@ class ScaleHyperprior(CompressionModel):
 
     def _hyper_params(self, z_hat, y_shape):
         """(loc or None, continuous scale index) for every latent, from decoded side info."""
-        index = self.run(self.hyper_synthesis, z_hat)[:, : y_shape[0], : y_shape[1], :]
+        index = self.tiled(lambda t: self.run(self.hyper_synthesis, t), z_hat, 1, 4, y_shape)
         return None, index
 
     # Training ---------------------------------------------------------------------------
@@ -106,7 +106,8 @@ class ScaleHyperprior(CompressionModel):
 
     def _encode(self, x, rate):
         y = self.analyze(x)
-        return self._encode_latents(y, self.hyper_analysis(self._hyper_input(y)), rate)
+        z = self.tiled(lambda t: self.hyper_analysis(self._hyper_input(t)), y, 4, 1)
+        return self._encode_latents(y, z, rate)
 
     def _encode_latents(self, y, z, rate):
         """Codes given latents y and side latents z (`zoo.effort` refines them)."""

@@ -82,7 +82,7 @@ class JointAutoregressive(MeanScaleHyperprior):
     # Entropy parameters ---------------------------------------------------------------
 
     def _hyper_features(self, z_hat, y_shape):
-        return self.run(self.hyper_synthesis, z_hat)[:, : y_shape[0], : y_shape[1], :]
+        return self.tiled(lambda t: self.run(self.hyper_synthesis, t), z_hat, 1, 4, y_shape)
 
     def _params(self, ctx, hyper):
         """(μ, continuous σ index) from context and hyperprior features (any leading shape)."""

@@ -43,7 +43,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
         return y
 
     def _hyper_params(self, z_hat, y_shape):
-        params = self.run(self.hyper_synthesis, z_hat)[:, : y_shape[0], : y_shape[1], :]
+        params = self.tiled(lambda t: self.run(self.hyper_synthesis, t), z_hat, 1, 4, y_shape)
         loc, index = tf.split(params, 2, axis=-1)
         return loc, index
 

@@ -245,10 +245,10 @@ class VQCompressionModel(CompressionModel):
         if alpha < 0 or beta < 0:
             raise ValueError("alpha and beta must be non-negative")
         self.factor = 2 ** int(downsample_steps)
-        # Tiles of 1024² pixels; the residual blocks widen the receptive field at the
+        # Tiles of 768² pixels, as the other families'; the residual blocks widen the receptive field at the
         # latent resolution by a position each (tests/test_tiling.py checks the halo).
         self.latent_factor = self.factor
-        self.tile = max(1024 // self.factor, 1)
+        self.tile = max(768 // self.factor, 1)
         self.halo = 2 * int(num_res_blocks) + 4
         self.latent_channels = latent_channels
         self.alpha, self.beta = float(alpha), float(beta)
