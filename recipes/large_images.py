@@ -5,9 +5,11 @@
 For each size (megapixels) a Kodak photo (kodim05 by default, from the copy shipped in
 recipes) is upscaled with Lanczos to that many pixels at 3:2 and written as a PNG; then
 each model's CLI compresses it and decompresses the file, each in its own process, as a
-user would run them. Reported per run: wall seconds, the child process's peak resident
-memory (`wait4`'s ru_maxrss, what `/usr/bin/time -v` prints), the file's bpp, and for
-the decoded PNG its PSNR against the upscaled input. Timings are printed, never
+user would run them. Reported per run: wall seconds, the child process's own peak resident
+memory (its VmHWM, read as it exits), the file's bpp, and for the decoded PNG its PSNR
+against the upscaled input. Not `wait4`'s ru_maxrss: Linux carries a parent's peak RSS
+into a child it starts with vfork (as `subprocess` does), so every child would report at
+least this process's peak (its PSNR of two 100 MP images in float64, for one). Timings are printed, never
 asserted; the CPU may be shared.
 """
 
@@ -32,7 +34,8 @@ flags.DEFINE_list("sizes", ["1", "12", "24", "45", "100"], "Image sizes in megap
 flags.DEFINE_float("lmbda", 0.0130, "λ of the shipped weights.")
 flags.DEFINE_string("photo", None, "Source photo (default: kodim05 shipped in recipes).")
 flags.DEFINE_string("workdir", None, "Where the PNGs and files go (default: a temp dir).")
-flags.DEFINE_string("output", None, "Optional JSON file for the numbers.")
+flags.DEFINE_string("output", None, "Optional JSON file for the numbers (and a Markdown "
+                    "table beside it, same name with .md).")
 
 
 def make_photo(source: Path, megapixels: float, target: Path) -> tuple[int, int]:
@@ -46,18 +49,31 @@ def make_photo(source: Path, megapixels: float, target: Path) -> tuple[int, int]
     return height, width
 
 
-def run(command: list[str]) -> tuple[float, float, str]:
-    """Runs a command; returns (wall seconds, its peak RSS in GB, its stdout)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+#: Runs `python -m zoo ARGS` and, as it exits, writes its VmHWM (kB) to $PEAK_FILE.
+_CLI_WITH_PEAK = """
+import atexit, os, runpy, sys
+def _peak():
+    status = open("/proc/self/status").read()
+    line = next(v for v in status.splitlines() if v.startswith("VmHWM:"))
+    open(os.environ["PEAK_FILE"], "w").write(line.split()[1])
+atexit.register(_peak)
+sys.argv = ["zoo", *sys.argv[1:]]
+runpy.run_module("zoo", run_name="__main__", alter_sys=True)
+"""
+
+
+def run(args: list[str]) -> tuple[float, float, str]:
+    """Runs the CLI with `args`; returns (wall seconds, its peak RSS in GB, its stdout)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
         start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage
+        child = subprocess.run([sys.executable, "-c", _CLI_WITH_PEAK, *args], stdout=out,
+                               stderr=err, text=True, env={**os.environ, "PEAK_FILE": peak.name})
         seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         if child.returncode:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{err.read()[-2000:]}")
-        return seconds, usage.ru_maxrss / 1e6, out.read()  # ru_maxrss: kilobytes on Linux
+            raise RuntimeError(f"zoo {' '.join(args)} failed:\n{err.read()[-2000:]}")
+        return seconds, int(peak.read()) / 1e6, out.read()  # VmHWM: kilobytes
 
 
 def measure(model: str, image: Path, shape, workdir: Path) -> dict:
@@ -67,10 +83,9 @@ def measure(model: str, image: Path, shape, workdir: Path) -> dict:
     from zoo.metrics import psnr
 
     coded, decoded = workdir / f"{image.stem}.{model}.lic", workdir / f"{image.stem}.{model}.png"
-    cli = [sys.executable, "-m", "zoo"]
-    enc_s, enc_gb, _ = run([*cli, "compress", str(image), str(coded), "--model", model,
+    enc_s, enc_gb, _ = run(["compress", str(image), str(coded), "--model", model,
                             "--lmbda", f"{FLAGS.lmbda:g}"])
-    dec_s, dec_gb, _ = run([*cli, "decompress", str(coded), str(decoded)])
+    dec_s, dec_gb, _ = run(["decompress", str(coded), str(decoded)])
     pixels = shape[0] * shape[1]
     quality = psnr(zoo.read_image(image), zoo.read_image(decoded))
     row = {"model": model, "height": shape[0], "width": shape[1], "megapixels": pixels / 1e6,
@@ -82,12 +97,25 @@ def measure(model: str, image: Path, shape, workdir: Path) -> dict:
     return row
 
 
+def markdown(rows: list[dict]) -> str:
+    """The README's table of benchmark rows."""
+    lines = ["| model | size | MP | bpp | PSNR (dB) | encode s | encode peak RSS | decode s "
+             "| decode peak RSS |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        lines.append(
+            f"| `{row['model']}` | {row['width']}×{row['height']} | {row['megapixels']:.0f} | "
+            f"{row['bpp']:.3f} | {row['psnr']:.2f} | {row['encode_seconds']:.0f} | "
+            f"{row['encode_peak_gb']:.2f} GB | {row['decode_seconds']:.0f} | "
+            f"{row['decode_peak_gb']:.2f} GB |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv):
     del argv
     from tqdm.auto import tqdm
 
-    if not hasattr(os, "wait4"):
-        raise SystemExit("needs os.wait4 (POSIX) for the children's peak memory")
+    if not Path("/proc/self/status").is_file():
+        raise SystemExit("needs Linux's /proc/<pid>/status (VmHWM) for the children's peak memory")
     source = Path(FLAGS.photo) if FLAGS.photo else (
         Path(__file__).parent / "data" / "kodak" / "kodim05.png")
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,6 +140,7 @@ def main(argv):
             if FLAGS.output:  # after every run: a long benchmark keeps what it measured
                 Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
                 Path(FLAGS.output).write_text(json.dumps(rows, indent=2))
+                Path(FLAGS.output).with_suffix(".md").write_text(markdown(rows))
 
 
 if __name__ == "__main__":

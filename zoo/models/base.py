@@ -118,7 +118,9 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         self._float64 = False  # set while tracing the float64 (portable) decoder
         self._on_tile = None  # set while tracing a coder with a progress bar (`tiles`)
         self._output_size = None  # the image size, while tracing a decoder (`synthesize` crops)
-        self._tiled = False  # set while tracing a coding graph (`tiled`)
+        # Set while tracing a coding graph: the image arrives unpadded (`analyze` pads it
+        # tile by tile) and the side transforms run in tiles (`tiled`).
+        self._tiled = False
 
     # Identity -------------------------------------------------------------------------
 
@@ -250,13 +252,14 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
 
     def analyze(self, x: tf.Tensor, offset: float = 0.0) -> tf.Tensor:
         """`analysis` of images [1, H, W, 3] (uint8 or 0..255 floats) scaled to
-        x/255 − offset, tile by tile (`zoo.tiling`), at the `coded_shape`: each tile reads
-        the padding of `pad_to_stride` ("replicate") itself, so no padded copy is made."""
+        x/255 − offset, tile by tile (`zoo.tiling`). In the coding graphs, at the
+        `coded_shape`: each tile reads the padding of `pad_to_stride` ("replicate") itself,
+        so no padded copy of the photo is made."""
         def transform(tile):
             tile = tf.cast(tile, tf.float32) / 255.0
             return self.analysis(tile - offset if offset else tile)
 
-        grid = self.coded_shape(tf.shape(x)[1:3]) // self.latent_factor
+        grid = self.coded_shape(tf.shape(x)[1:3]) // self.latent_factor if self._tiled else None
         return tiling.apply(transform, x, self.latent_factor, 1, self.tile, self.halo,
                             on_tile=self._on_tile, grid=grid)
 

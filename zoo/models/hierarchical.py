@@ -304,7 +304,8 @@ class HierarchicalModel(CompressionModel):
         features = self._bottom_up(x, coding=True)
         # Shapes from the image, not from the features: reading a fused op's output shape
         # makes grappler's remapper give up on the encoder graph only.
-        shapes = self.level_shapes(self.coded_shape(tf.shape(x)[1:3]))
+        shape = tf.shape(x)[1:3]  # in a coding graph, x is padded by `analyze`'s tiles
+        shapes = self.level_shapes(self.coded_shape(shape) if self._tiled else shape)
         _, collected, latents = self._top_down(shapes, code_top, code_level, features, coding=True)
         strings, bits = (list(c) for c in zip(*collected))
         if with_guard:
