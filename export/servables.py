@@ -101,12 +101,15 @@ class CodecServable(_Servable):
         strings = tf.TensorSpec([model.num_payloads], tf.string, name="strings")
         shape = tf.TensorSpec([2], tf.int32, name="shape")
         rate = tf.TensorSpec([], tf.float32, name="rate")
+        # Without a rate, a variable-rate model codes at its default (fixed-rate models
+        # ignore the input).
+        default = 0.0 if model.rate_spec is None else model.rate_spec.default
 
-        def compress(image, rate=0.0):
+        def compress(image, rate=default):
             payloads, bits = compress_fn(image, tf.convert_to_tensor(rate, tf.float32))
             return {"strings": payloads, "shape": tf.shape(image)[:2], "bits": bits}
 
-        def decompress(strings, shape, rate=0.0):
+        def decompress(strings, shape, rate=default):
             rate = tf.convert_to_tensor(rate, tf.float32)
             return {"image": decompress_fn(strings, shape, rate)}
 
@@ -134,41 +137,33 @@ class CodecServable(_Servable):
 
 
 def transform_supported(model: tf.keras.Model) -> bool:
-    """Whether the model's integer-latent methods mirror its range coding exactly.
-
-    Subclasses that change `_encode`/`_decode` (e.g. context models) inherit the
-    methods but not their meaning, so they are refused until they define their own.
-    """
-    from zoo.models.factorized import FactorizedPrior
-    from zoo.models.hyperprior import ScaleHyperprior
-
-    for family in (FactorizedPrior, ScaleHyperprior):
-        if (
-            isinstance(model, family)
-            and type(model)._encode is family._encode
-            and type(model)._decode is family._decode
-        ):
-            return True
-    return False
+    """Whether the model's integers are those its range coder codes, computable without
+    the coder (its latent codec's `has_symbols`; not context models, not variable rates)."""
+    return bool(model.has_symbols)
 
 
 class TransformServable(_Servable):
-    """Analysis to integer latents and synthesis from them, in core TensorFlow ops."""
+    """Analysis to integer latents and synthesis from them, in core TensorFlow ops.
+
+    The metadata's `symbol_layout` (from the model's latent codec) tells a client how
+    to range code each payload (`transform_compress`, `transform_decompress`)."""
 
     def __init__(self, model: tf.keras.Model):
-        if not transform_supported(model):
-            raise UnsupportedError(
-                f"{model.registry_name} has no integer-latent interface yet; export its "
-                f"codec servable instead"
-            )
         if model.rate_parameter is not None:
             raise UnsupportedError("variable-rate transform servables are not supported; "
                                    "export the codec servable")
+        if not transform_supported(model):
+            raise UnsupportedError(
+                f"{model.registry_name} has no integer-latent interface; export its codec "
+                f"servable instead"
+            )
         super().__init__(model, name="transform")
+        metadata = json.loads(self._metadata_json)
+        metadata.update(symbol_layout=model.symbol_layout(), stride=model.stride)
+        self._metadata_json = json.dumps(metadata, indent=1, sort_keys=True)
         image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
         shape = tf.TensorSpec([2], tf.int32, name="shape")
         specs = model.symbol_specs()
-        hyper = "z_symbols" in specs
 
         # Format v3: the analysis runs on the image padded to the model's stride; the
         # latents' own sizes then tell the synthesis the size to decode at.
@@ -189,18 +184,15 @@ class TransformServable(_Servable):
             return model.side_to_params(z_symbols, ceil_div(model.coded_shape(shape), 16))
 
         self.analysis = tf.function(analysis, input_signature=[image])
-        if hyper:
+        # The signatures' argument names are the symbols' (`symbol_specs`).
+        if "z_symbols" in specs:
             self.synthesis = tf.function(
-                hyper_synthesis, input_signature=[shape, specs["y_symbols"], specs["z_symbols"]]
-            )
+                hyper_synthesis, input_signature=[shape, specs["y_symbols"], specs["z_symbols"]])
             self.side_params = tf.function(side_params, input_signature=[specs["z_symbols"], shape])
         else:
-            self.synthesis = tf.function(
-                factorized_synthesis, input_signature=[shape, specs["y_symbols"]]
-            )
-        self.tables = tf.function(
-            lambda: coding_tables(model), input_signature=[]
-        )
+            self.synthesis = tf.function(factorized_synthesis,
+                                         input_signature=[shape, specs["y_symbols"]])
+        self.tables = tf.function(model.coding_tables, input_signature=[])
 
     def signatures(self) -> dict[str, Any]:
         analysis = self.analysis.get_concrete_function()
@@ -216,21 +208,16 @@ class TransformServable(_Servable):
 
 
 def coding_tables(model: tf.keras.Model) -> dict[str, tf.Tensor]:
-    """Range coding tables of the payloads, keyed `y_*` (and `z_*` for side info)."""
-    if hasattr(model, "conditional"):
-        y, z = model.conditional, model.side_entropy_model
-        tables = {"y_cdf": y.tables_cdf, "y_cdf_offset": y.tables_cdf_offset}
-        tables.update(z_cdf=z.tables_cdf, z_cdf_offset=z.tables_cdf_offset)
-        return {k: tf.identity(v) for k, v in tables.items()}
-    y = model.entropy_model
-    return {"y_cdf": tf.identity(y.tables_cdf), "y_cdf_offset": tf.identity(y.tables_cdf_offset)}
+    """Range coding tables of the payloads, keyed `<payload>_cdf(_offset)`."""
+    return model.coding_tables()
 
 
-# The client side of the transform servable: range coding in Python -------------------
+# The client side of the transform servable: range coding in Python, driven by the
+# metadata's `symbol_layout` (one entry per payload, in file order) -----------------
 
 
 def _channel_indexes(symbols: np.ndarray | tf.Tensor) -> tf.Tensor:
-    # A factorized prior codes channel c of every position with table c.
+    # A factorized density codes channel c of every position with table c.
     shape = tf.shape(symbols)
     return tf.broadcast_to(tf.range(shape[-1]), shape)
 
@@ -252,20 +239,33 @@ def _outputs(result: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return {k: tf.convert_to_tensor(v) for k, v in result.items()}
 
 
+def _num_scales(tables, prefix) -> int:
+    return int(tables[f"{prefix}_cdf_offset"].shape[0])
+
+
+def _layout(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    if "symbol_layout" not in metadata:
+        raise ValueError("the servable's metadata has no symbol_layout (exported by an older "
+                         "lic-zoo): export it again")
+    return metadata["symbol_layout"]
+
+
 def transform_compress(servable: Any, image: np.ndarray, metadata: dict[str, Any]) -> bytes:
     """`.lic` file bytes from a loaded transform servable plus Python range coding."""
     tables = _outputs(servable.signatures["tables"]())
     out = _outputs(servable.signatures["analysis"](image=tf.constant(image, tf.uint8)))
-    if "y_indexes" in out:
-        payloads = [
-            _encode(out["y_symbols"], out["y_indexes"], tables, "y"),
-            _encode(out["z_symbols"], _channel_indexes(out["z_symbols"]), tables, "z"),
-            index_guard.encode(tf.reshape(out["y_scale_index"], [-1]),
-                               tf.reshape(out["y_indexes"], [-1]),
-                               int(tables["y_cdf"].shape[0])).numpy(),
-        ]
-    else:
-        payloads = [_encode(out["y_symbols"], _channel_indexes(out["y_symbols"]), tables, "y")]
+    payloads = []
+    for entry in _layout(metadata):
+        if "guards" in entry:  # the encoder's index guard of a scale-indexed payload
+            of = entry["guards"]
+            payloads.append(index_guard.encode(
+                tf.reshape(out[f"{of}_scale_index"], [-1]), tf.reshape(out[f"{of}_indexes"], [-1]),
+                _num_scales(tables, of)).numpy())
+            continue
+        symbols = out[entry["symbols"]]
+        indexes = (_channel_indexes(symbols) if entry["indexes"] == "channels"
+                   else out[entry["indexes"]])
+        payloads.append(_encode(symbols, indexes, tables, entry["tables"]))
     header = container.Header(
         metadata["name"], metadata["metric"], metadata["lmbda"],
         bytes.fromhex(metadata["fingerprint"])[: container.FINGERPRINT_BYTES],
@@ -275,35 +275,51 @@ def transform_compress(servable: Any, image: np.ndarray, metadata: dict[str, Any
 
 
 def transform_decompress(servable: Any, data: bytes, metadata: dict[str, Any]) -> np.ndarray:
-    """Decodes `.lic` bytes with a loaded transform servable plus Python range coding."""
+    """Decodes `.lic` bytes with a loaded transform servable plus Python range coding:
+    first the payloads under per-channel tables, then (from the side symbols' parameters,
+    with the index guard applied) the scale-indexed ones."""
     header, payloads = container.unpack(data)
     if header.fingerprint.hex() != metadata["fingerprint"][: 2 * container.FINGERPRINT_BYTES]:
         raise ValueError("the file was made by other weights than this servable's")
+    layout = _layout(metadata)
+    names = [e["payload"] for e in layout]
+    if header.version == 1 and len(payloads) == len(names) - 1:
+        names = [e["payload"] for e in layout if "guards" not in e]  # before the index guard
+    if len(payloads) != len(names):
+        raise ValueError(f"the file has {len(payloads)} payloads, the servable's model "
+                         f"writes {len(layout)}")
+    strings = dict(zip(names, payloads))
     tables = _outputs(servable.signatures["tables"]())
     shape = tf.constant(header.shape, tf.int32)
-    stride = 64 if len(payloads) in (2, 3) else 16
+    stride = metadata["stride"]
     coded = ceil_div(shape, stride) * stride if header.version >= container.PADDED_SINCE else shape
-    y_shape = ceil_div(coded, 16)
-    if len(payloads) in (2, 3):
-        # One factorized table per side channel; y's indexes come from the side info,
-        # with the encoder's index guard (format version 2) applied.
-        z_grid = tf.concat([[1], ceil_div(y_shape, 4), tf.shape(tables["z_cdf_offset"])], 0)
-        z_symbols = _decode(payloads[1], _channel_indexes(tf.zeros(z_grid)), tables, "z")
-        params = _outputs(servable.signatures["side_params"](z_symbols=z_symbols, shape=shape))
-        # The servable computes y's parameters on the v3 grid (4 per z position); a
-        # v1/v2 encoder coded its top-left ceil(H/16) × ceil(W/16) of them.
-        params = {k: v[:, : y_shape[0], : y_shape[1]] for k, v in params.items()}
-        y_indexes = params["y_indexes"]
-        if len(payloads) == 3:
-            flat = index_guard.apply(
-                tf.reshape(y_indexes, [-1]), tf.reshape(params["y_scale_index"], [-1]),
-                index_guard.decode(tf.constant(payloads[2])), 0, int(tables["y_cdf"].shape[0]))
-            y_indexes = tf.reshape(flat, tf.shape(y_indexes))
-        y_symbols = _decode(payloads[0], y_indexes, tables, "y")
-        symbols = {"y_symbols": y_symbols, "z_symbols": z_symbols}
-    else:
-        y_grid = tf.concat([[1], y_shape, tf.shape(tables["y_cdf_offset"])], 0)
-        symbols = {"y_symbols": _decode(payloads[0], _channel_indexes(tf.zeros(y_grid)), tables, "y")}
+    symbols, indexed = {}, []
+    for entry in layout:
+        if entry.get("indexes") == "channels":
+            grid = ceil_div(coded, entry["factor"])
+            zeros = tf.zeros(tf.concat([[1], grid, tf.shape(tables[f"{entry['tables']}_cdf_offset"])], 0))
+            symbols[entry["symbols"]] = _decode(
+                strings[entry["payload"]], _channel_indexes(zeros), tables, entry["tables"])
+        elif "indexes" in entry:
+            indexed.append(entry)
+    guards = {e["guards"]: e["payload"] for e in layout if "guards" in e}
+    if indexed:
+        params = _outputs(servable.signatures["side_params"](z_symbols=symbols["z_symbols"],
+                                                             shape=shape))
+        for entry in indexed:
+            # The servable computes the parameters on the v3 grid (4 per z position); a
+            # v1/v2 encoder coded their top-left ceil(H/16) × ceil(W/16).
+            grid = ceil_div(coded, entry["factor"])
+            name = entry["payload"]
+            found = {k: v[:, : grid[0], : grid[1]] for k, v in params.items()}
+            indexes = found[entry["indexes"]]
+            if name in guards and guards[name] in strings:
+                flat = index_guard.apply(
+                    tf.reshape(indexes, [-1]), tf.reshape(found[f"{name}_scale_index"], [-1]),
+                    index_guard.decode(tf.constant(strings[guards[name]])), 0,
+                    _num_scales(tables, entry["tables"]))
+                indexes = tf.reshape(flat, tf.shape(indexes))
+            symbols[entry["symbols"]] = _decode(strings[name], indexes, tables, entry["tables"])
     return servable.signatures["synthesis"](shape=shape, **symbols)["image"].numpy()
 
 

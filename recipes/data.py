@@ -8,9 +8,15 @@ Every map runs in parallel with AUTOTUNE'd parallelism and the batches are prefe
 parallel maps may hand out elements in the order they finish rather than wait for a
 slow decode); the crops are random either way.
 
-A spec that names an existing file, folder or glob pattern is read from disk; any other
-spec is a TFDS dataset name (`clic`, `name:version`, `name/config`; prefix `tfds:` to
-force). TFDS data must already be prepared: training never downloads.
+Files or TFDS is decided by `recipes.sources.resolve` (the rule evaluation uses too): a
+spec that exists, holds a glob character or is written like a path is read from disk;
+any other spec is a TFDS dataset name (`clic`, `name:version`, `name/config`; prefix
+`tfds:` to force). TFDS data must already be prepared: training never downloads.
+
+Folders are listed by `zoo.image_io.IMAGE_SUFFIXES`. PNG, JPEG, BMP and GIF decode inside
+the graph (`tf.io.decode_image`, recognized by their first bytes); the other formats are
+decoded by Pillow (`zoo.image_io.read_image`, alpha dropped), and a file neither can read
+becomes an empty image that the size filter drops.
 
 Images smaller than the crop are skipped and counted (folders are scanned once from
 image headers, so the count is known before training; TFDS records are filtered in the
@@ -19,19 +25,17 @@ pipeline). Grayscale and palette images become RGB.
 
 from __future__ import annotations
 
-import glob
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
-#: Formats tf.io.decode_image decodes inside the graph (parallel, no Python): a subset of
-#: `zoo.image_io.IMAGE_SUFFIXES` (the files Pillow reads) plus GIF, on purpose.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-GLOB_CHARS = "*?["
+from recipes import sources
+from recipes.sources import GLOB_CHARS, is_local  # noqa: F401  (re-exported)
+from zoo import image_io
+from zoo.image_io import IMAGE_SUFFIXES
 
 
 class DataError(ValueError):
@@ -47,37 +51,16 @@ class ImageSet:
     unreadable: list[str] = field(default_factory=list)
 
 
-def is_local(spec: str) -> bool:
-    """Whether `spec` names files on disk (rather than a TFDS dataset)."""
-    if spec.startswith("tfds:"):
-        return False
-    # "name/config" is a TFDS name; a path that does not exist still counts as local when
-    # it is written like one, so the user gets "no images found" rather than a TFDS error.
-    looks_like_path = spec.startswith(("/", ".", "~")) or spec.endswith(os.sep)
-    return os.path.exists(spec) or looks_like_path or any(c in spec for c in GLOB_CHARS)
-
-
 def image_paths(spec: str) -> list[str]:
-    """The image files a folder, a single file or a glob pattern names, sorted.
-
-    Folders are listed (not globbed), so names with spaces, parentheses or brackets
-    are safe. Raises DataError when nothing matches.
-    """
-    if os.path.isdir(spec):
-        found = [str(p) for p in Path(spec).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    elif os.path.isfile(spec):
-        found = [spec]
-    else:
-        found = [
-            p for p in glob.glob(os.path.expanduser(spec), recursive=True)
-            if os.path.isfile(p) and Path(p).suffix.lower() in IMAGE_SUFFIXES
-        ]
+    """The image files (`IMAGE_SUFFIXES`) a folder, a single file or a glob pattern names,
+    sorted (`recipes.sources.image_files`). Raises DataError when nothing matches."""
+    found = sources.image_files(spec)
     if not found:
         raise DataError(
             f"no training images ({', '.join(IMAGE_SUFFIXES)}) found at {spec!r}; give a "
             "folder, a glob pattern such as 'photos/**/*.png', or a prepared TFDS dataset name"
         )
-    return sorted(found)
+    return found
 
 
 def scan_images(paths: Iterable[str], min_size: int) -> ImageSet:
@@ -103,10 +86,34 @@ def scan_images(paths: Iterable[str], min_size: int) -> ImageSet:
     return result
 
 
+def _decodes_in_graph(contents: tf.Tensor) -> tf.Tensor:
+    """Whether `tf.io.decode_image` reads these bytes: PNG, GIF, BMP or JPEG signatures."""
+    head = tf.strings.substr(contents, 0, 4)
+    signatures = [
+        tf.io.is_jpeg(contents),
+        tf.equal(head, b"\x89PNG"),
+        tf.equal(head, b"GIF8"),
+        tf.equal(tf.strings.substr(contents, 0, 2), b"BM"),
+    ]
+    return tf.reduce_any(tf.stack(signatures))
+
+
+def _pillow_decode(path: bytes) -> np.ndarray:
+    try:
+        return image_io.read_image(path.decode(), alpha="drop")
+    except Exception:  # Unreadable: an empty image, dropped by the size filter.
+        return np.zeros((0, 0, 3), np.uint8)
+
+
 def _decode(path: tf.Tensor) -> tf.Tensor:
+    contents = tf.io.read_file(path)
     # channels=3 turns grayscale into RGB and drops alpha; expand_animations=False
     # keeps a GIF to its first frame with a static rank.
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = tf.cond(
+        _decodes_in_graph(contents),
+        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False),
+        lambda: tf.numpy_function(_pillow_decode, [path], tf.uint8, stateful=False),
+    )
     image.set_shape([None, None, 3])
     return image
 
@@ -177,7 +184,7 @@ def train_dataset(
     Raises:
       DataError: no images (folders/globs) or a TFDS dataset that is not prepared.
     """
-    if isinstance(spec, str) and not is_local(spec):
+    if isinstance(spec, str) and not sources.is_local(spec):
         images = tfds_images(spec, split=split, data_dir=data_dir, deterministic=deterministic)
         if context is not None and context.num_input_pipelines > 1:
             images = images.shard(context.num_input_pipelines, context.input_pipeline_id)
@@ -205,7 +212,7 @@ def tfds_images(name: str, split: str = "train", data_dir: str | None = None,
     """
     import tensorflow_datasets as tfds
 
-    name = name.removeprefix("tfds:")
+    name = name.removeprefix(sources.TFDS_PREFIX)
     try:  # The project's own TFDS builders register on import (if that package exists).
         import recipes.datasets  # noqa: F401
     except ImportError:

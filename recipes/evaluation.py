@@ -177,12 +177,12 @@ def evaluate_learned(
     descriptions = []
     settings = []
     for codec in sorted(codecs, key=lambda c: c.lmbda):
-        rate = codec.lmbda if codec.model.rate_parameter is not None else None
         # Trace the coding functions once so that timings measure coding, not tracing.
+        # A variable-rate codec codes at its own `rate` (the λ it was asked for).
         warm = images[0][1][:64, :64]
-        codec.decompress(codec.compress(warm, rate))
+        codec.decompress(codec.compress(warm))
         settings.append((codec.lmbda,
-                         lambda image, c=codec, r=rate: c.compress(image, r, effort=effort),
+                         lambda image, c=codec: c.compress(image, effort=effort),
                          codec.decompress))
         descriptions.append(f"λ={codec.lmbda:g}: weights {codec.fingerprint[:12]}")
     curve.description = (f"{name} (zoo container files, encoder effort {effort}); "

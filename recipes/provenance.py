@@ -1,10 +1,14 @@
 """Where a result came from: the source revision and the package versions, recorded by
-training logs (`recipes.trainer`) and evaluation runs (`recipes.evaluate`)."""
+training logs (`recipes.trainer`) and evaluation runs (`recipes.evaluate`), and the
+atomic JSON writer of the training records."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -43,3 +47,13 @@ def package_versions() -> dict[str, str]:
     except ImportError:
         pass
     return found
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Writes JSON atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        json.dump(value, f, indent=2, sort_keys=True, default=str)
+        tmp = f.name
+    os.replace(tmp, path)

@@ -23,19 +23,22 @@ written only when every variable is finite, so the last good one is never replac
 broken weights. TF checkpoints are written to temporary names and renamed, and the
 `checkpoint` index file is replaced atomically, so `kill -9` during a save leaves the
 previous checkpoint in charge.
+
+Pieces in their own modules (re-exported here): `recipes.train_config` (TrainConfig,
+resolve_config, SMOKE), `recipes.checkpointing` (the stop errors, the simulated write
+failure), `recipes.warm_start` (`--init_from`, through `zoo.weights.transfer`),
+`recipes.provenance` (git revision, package versions, write_json) and
+`recipes.training_setup` (precision, schedules, threads).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import math
 import os
 import signal
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +47,17 @@ from absl import logging
 from tqdm import tqdm
 
 from recipes import data as data_lib
-from recipes import distribute
-from recipes.provenance import git_revision, package_versions  # noqa: F401
+from recipes import distribute, warm_start
+from recipes.checkpointing import (  # noqa: F401  (re-exported)
+    FAIL_CHECKPOINT_ENV,
+    CheckpointWriteError,
+    NonFiniteLossError,
+    Preempted,
+    inject_write_failure,
+    previous_checkpoint_state,
+)
+from recipes.provenance import git_revision, package_versions, write_json  # noqa: F401
+from recipes.train_config import SMOKE, TrainConfig, resolve_config  # noqa: F401  (re-exported)
 from recipes.training_setup import (  # noqa: F401  (re-exported: the trainer's interface)
     BF16_CPU_FLAGS,
     COSINE_FINAL_FACTOR,
@@ -68,174 +80,6 @@ from recipes.training_setup import (  # noqa: F401  (re-exported: the trainer's 
 )
 from zoo import metrics, registry
 from zoo import weights as weights_lib
-
-#: What --smoke changes (explicit flags still win).
-SMOKE = {"num_steps": 10, "patchsize": 64, "batchsize": 2, "checkpoint_every": 5, "log_every": 1,
-         "data_throughput_batches": 2}
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run stops without saving."""
-
-
-class Preempted(RuntimeError):
-    """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
-
-
-class CheckpointWriteError(Preempted):
-    """Writing a checkpoint failed (e.g. a full disk); the run stops, resumable from the last.
-
-    A kind of `Preempted`: the run stops cleanly (exit status 4 from `recipes.train`) and
-    the same command resumes it once the cause is fixed.
-    """
-
-
-#: Debugging aid (tests, `recipes.reliability`): make the checkpoint write of this step and
-#: every later one fail with "No space left on device" after leaving a partial file behind.
-FAIL_CHECKPOINT_ENV = "LIC_ZOO_DEBUG_FAIL_CHECKPOINT_AT_STEP"
-
-
-def _inject_write_failure(directory: str, step: int) -> None:
-    at = os.environ.get(FAIL_CHECKPOINT_ENV)
-    if at is None or step < int(at):
-        return
-    # What a full disk leaves: a partial data file under the new checkpoint's name.
-    with open(os.path.join(directory, f"ckpt-{step}.data-00000-of-00001"), "wb") as f:
-        f.write(b"\0" * 100)
-    raise OSError(errno.ENOSPC, f"No space left on device (simulated by {FAIL_CHECKPOINT_ENV})")
-
-
-def _previous_checkpoint_state(directory: str) -> str:
-    """One sentence on the checkpoint a resumed run would restore, after reading it back."""
-    latest = tf.train.latest_checkpoint(directory)
-    if latest is None:
-        return "There is no previous checkpoint: a new run starts from step 0."
-    try:
-        reader = tf.train.load_checkpoint(latest)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-    except Exception as exc:  # Reported, not raised: the write error is the news.
-        return f"The previous checkpoint {latest} could not be read back either ({exc})."
-    return f"The previous checkpoint {latest} is intact and will be resumed from."
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a run, after flags and family defaults are merged."""
-
-    model: str
-    workdir: str
-    train_data: str = "clic"
-    lmbda: float | None = None
-    metric: str | None = None
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    num_steps: int = 1_000_000
-    batchsize: int = 8
-    patchsize: int = 256
-    learning_rate: float = 1e-4
-    decay_at: float = 0.9
-    #: Learning-rate schedule (SCHEDULES): "published" is the family's (constant, then
-    #: ×0.1 at decay_at·num_steps); "cpu" is CPU_RECIPE's.
-    schedule: str = "published"
-    #: Steps of linear warm-up from 0 to learning_rate (not with "published").
-    warmup_steps: int = 0
-    #: Adam's global_clipnorm: the all-reduced gradient's global norm is clipped to it; 0: off.
-    clip_norm: float = 1.0
-    #: Adam's ε. Keras' default is 1e-7, PyTorch's (CompressAI's) 1e-8; after clipping a
-    #: gradient of global norm ~500 to 1, many components are ~1e-7 and ε would damp them.
-    adam_epsilon: float = 1e-7
-    #: "auto" (mixed_bfloat16 where bfloat16 is native, else float32), "float32" or
-    #: "mixed_bfloat16"; what was used and why is in training_log.json.
-    precision: str = "auto"
-    #: tf.config.threading settings; 0 keeps TensorFlow's default.
-    intra_op_threads: int = 0
-    inter_op_threads: int = 0
-    strategy: str = "auto"
-    checkpoint_every: int = 1000
-    log_every: int = 100
-    image_every: int = 5000
-    seed: int = 0
-    smoke: bool = False
-    data_throughput_batches: int = 10
-    debug_inject_nan_at_step: int | None = None
-    #: Weights artifact to start from (same architecture; λ may differ): fine-tuning a
-    #: trained model to a new λ costs a fraction of training from scratch.
-    init_from: str | None = None
-    defaults_source: str = ""
-
-    def model_kwargs(self) -> dict[str, Any]:
-        kwargs = dict(self.model_overrides)
-        if self.lmbda is not None:
-            kwargs["lmbda"] = self.lmbda
-        if self.metric is not None:
-            kwargs["metric"] = self.metric
-        return kwargs
-
-    @property
-    def decay_step(self) -> int:
-        return max(1, int(round(self.decay_at * self.num_steps)))
-
-
-def resolve_config(model: str, workdir: str, smoke: bool = False, **given: Any) -> TrainConfig:
-    """Merges flags with the family's published defaults (`get_spec(model).training`).
-
-    Args:
-      model: registry name. With `smoke`, its `_tiny` variant is used when one exists.
-      workdir: the run's directory.
-      smoke: shrink steps, patches and batch (and the model) for a quick check.
-      **given: TrainConfig fields; None means "not set" and falls back to defaults.
-    """
-    spec = registry.get_spec(model)
-    if smoke and not spec.tiny and f"{model}_tiny" in registry.list_models():
-        model = f"{model}_tiny"
-        spec = registry.get_spec(model)
-    values: dict[str, Any] = {}
-    if spec.training is not None:
-        for name in ("patchsize", "batchsize", "learning_rate", "num_steps", "decay_at"):
-            values[name] = getattr(spec.training, name)
-        values["defaults_source"] = spec.training.source
-    if given.get("schedule") == "cpu":
-        values.update(learning_rate=CPU_RECIPE.learning_rate, warmup_steps=CPU_RECIPE.warmup_steps,
-                      clip_norm=CPU_RECIPE.clip_norm)
-    if smoke:
-        values.update(SMOKE)
-    values.update({k: v for k, v in given.items() if v is not None})
-    config = TrainConfig(model=model, workdir=workdir, smoke=smoke, **values)
-    if config.batchsize < 1 or config.patchsize < 16 or config.num_steps < 1:
-        raise ValueError("batchsize, patchsize (≥16) and num_steps must be positive")
-    if config.schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if config.schedule == "published" and config.warmup_steps:
-        raise ValueError("--warmup_steps needs --schedule constant, step, cosine or cpu: "
-                         "'published' is the family's schedule as published, without warm-up")
-    if config.warmup_steps < 0 or config.clip_norm < 0 or not config.learning_rate > 0:
-        raise ValueError("warmup_steps and clip_norm must be ≥ 0 and learning_rate > 0")
-    if config.intra_op_threads < 0 or config.inter_op_threads < 0:
-        raise ValueError("thread counts must be ≥ 0 (0: TensorFlow's default)")
-    return config
-
-
-# Provenance ------------------------------------------------------------------------------
-
-
-def write_json(path: str | os.PathLike, value: Any) -> None:
-    """Writes JSON atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(value, f, indent=2, sort_keys=True, default=str)
-        tmp = f.name
-    os.replace(tmp, path)
-
-
-def sample_lambdas(batch: int | tf.Tensor, lmbda_range: tuple[float, float],
-                   seed: tf.Tensor) -> tf.Tensor:
-    """[batch] λ drawn log-uniformly from `lmbda_range` with a stateless [2] seed."""
-    from zoo.variable_rate import log_uniform_lambdas
-
-    return log_uniform_lambdas(batch, lmbda_range, seed)
-
 
 # The trainer -----------------------------------------------------------------------------
 
@@ -346,49 +190,11 @@ class Trainer:
             self.initialize_from(self.config.init_from)
         return int(self.step.numpy())
 
-    #: Sub-modules a warm start may copy between families that share them.
-    SHARED_PARTS = ("analysis", "synthesis", "hyper_analysis", "side_entropy_model")
+    SHARED_PARTS = warm_start.SHARED_PARTS
 
     def initialize_from(self, path: str) -> None:
-        """Copies trained weights from an artifact.
-
-        The same architecture: every trainable variable (fine-tuning to another λ).
-        A variable-rate model from a fixed-rate one of its family (same filter counts):
-        the fixed-rate model at every λ (`VariableRateMixin.initialize_from_fixed_rate`).
-        Another family: each of `SHARED_PARTS` that both models have with identical
-        variable shapes (a warm start, e.g. `mean_scale` from `hyperprior`'s transforms);
-        the rest keeps its fresh initialization.
-        """
-        from zoo import pretrained, weights
-
-        source_model = weights.load(pretrained.resolve(path))
-        source, target = source_model.trainable_variables, self.model.trainable_variables
-        if [tuple(v.shape) for v in source] == [tuple(v.shape) for v in target]:
-            for src, dst in zip(source, target):
-                dst.assign(src)
-            logging.info("Initialized from %s.", path)
-            return
-        if hasattr(self.model, "initialize_from_fixed_rate") and not getattr(
-                source_model, "conditioned_attributes", None):
-            # A variable-rate model from its fixed-rate family: the same model at every λ.
-            self.model.initialize_from_fixed_rate(source_model)
-            logging.info("Variable-rate warm start from %s.", path)
-            return
-        copied = []
-        for part in self.SHARED_PARTS:
-            src_part = getattr(source_model, part, None)
-            dst_part = getattr(self.model, part, None)
-            if src_part is None or dst_part is None:
-                continue
-            src_vars, dst_vars = src_part.trainable_variables, dst_part.trainable_variables
-            if dst_vars and [tuple(v.shape) for v in src_vars] == [tuple(v.shape) for v in dst_vars]:
-                for src, dst in zip(src_vars, dst_vars):
-                    dst.assign(src)
-                copied.append(part)
-        if not copied:
-            raise ValueError(f"--init_from {path}: the architectures share no part "
-                             f"({', '.join(self.SHARED_PARTS)}) of identical shape")
-        logging.info("Warm start from %s: copied %s.", path, ", ".join(copied))
+        """Copies trained weights from an artifact (`recipes.warm_start.initialize_from`)."""
+        warm_start.initialize_from(self.model, path, self.SHARED_PARTS)
 
     def weights_finite(self) -> bool:
         return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_variables)
@@ -405,13 +211,13 @@ class Trainer:
             logging.error("Not checkpointing step %d: weights are not finite.", step)
             return None
         try:
-            _inject_write_failure(self.manager.directory, step)
+            inject_write_failure(self.manager.directory, step)
             return self.manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as exc:
             reason = getattr(exc, "message", None) or str(exc)
             raise CheckpointWriteError(
                 f"checkpoint write failed at step {step}: {reason.splitlines()[0]}. "
-                f"{_previous_checkpoint_state(self.manager.directory)} Free disk space (or fix "
+                f"{previous_checkpoint_state(self.manager.directory)} Free disk space (or fix "
                 "the directory's permissions) and run the same command to resume."
             ) from None
 
@@ -445,17 +251,19 @@ class Trainer:
     def training_lambdas(self, batch: tf.Tensor) -> tf.Tensor | None:
         """Per-example λ for a variable-rate model (None for a fixed-rate one).
 
-        Drawn log-uniformly from the model's range; the seed is (run seed, step, replica),
-        so every replica draws its own λ and a resumed run draws the same ones again.
+        Drawn log-uniformly from the model's `rate_spec` (`RateSpec.sample`); the seed is
+        (run seed, step, replica), so every replica draws its own λ and a resumed run
+        draws the same ones again. A β model (learned_step) trains at β = 1.
         """
-        if getattr(self.model, "rate_parameter", None) != "lmbda":
+        spec = self.model.rate_spec
+        if spec is None or spec.name != "lmbda":
             return None
         context = tf.distribute.get_replica_context()
         replica = context.replica_id_in_sync_group if context is not None else 0
         step = tf.cast(self.step.read_value(), tf.int64)
         seed = tf.stack([tf.constant(self.config.seed, tf.int64),
                          step * 1024 + tf.cast(replica, tf.int64)])
-        return sample_lambdas(batch, self.model.lmbda_range, seed)
+        return spec.sample(batch, seed)
 
     @tf.function
     def train_step(self, iterator, poison: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -21,7 +21,7 @@ import zoo
 import zoo.weights
 from zoo import container
 from zoo.errors import BitstreamError, ModelMismatchError
-from zoo.models import context
+from zoo.latent_codecs import wavefront as context
 
 NAMES = ("joint_tiny", "channelwise_tiny")
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +33,12 @@ def make_informative(model) -> None:
         model(tf.zeros([1, 32, 32, 3]), training=False)
     last = model.analysis.layers[-1]
     last.kernel.assign(last.kernel * 30.0)
-    if hasattr(model, "entropy_parameters"):
-        bias = model.entropy_parameters.layers[-1].bias
+    if hasattr(model.latent_codec, "entropy_parameters"):
+        bias = model.latent_codec.entropy_parameters.layers[-1].bias
         m = model.num_latents
         bias.assign(tf.concat([bias[:m], bias[m:] + 25.0], 0))
     else:
-        for transform in model.scale_transforms:
+        for transform in model.latent_codec.scale_transforms:
             transform.layers[-1].bias.assign_add(tf.fill(transform.layers[-1].bias.shape, 25.0))
 
 
@@ -62,7 +62,8 @@ def test_registered_with_their_families():
     model = zoo.create_model("joint_tiny")
     assert model.builder_config == {"name": "joint_tiny", "kwargs": {}}
     # The paper's entropy-parameters widths scale with M: 10M/3, 8M/3, 2M.
-    assert [layer.units for layer in model.entropy_parameters.layers[::2]] == [40, 32, 24]
+    parameters = model.latent_codec.entropy_parameters
+    assert [layer.units for layer in parameters.layers[::2]] == [40, 32, 24]
 
 
 def test_masked_convolution_sees_only_earlier_positions():
@@ -116,7 +117,7 @@ def test_training_step_and_evaluation(name):
     if name.startswith("joint"):
         backward = model.context_model.trainable_variables
     else:
-        backward = model.scale_transforms[1].trainable_variables
+        backward = model.latent_codec.scale_transforms[1].trainable_variables
     found = {id(v) for v in backward}
     used = [g for g, v in zip(grads, model.trainable_variables) if id(v) in found]
     assert len(used) == len(backward) and all(float(tf.reduce_max(tf.abs(g))) > 0 for g in used)

@@ -82,6 +82,53 @@ def test_throughput_is_measured(folder: Path):
     assert result["images_per_second"] > 0 and result["batches"] == 3
 
 
+def test_one_resolver_decides_files_or_tfds(folder: Path, monkeypatch):
+    from recipes import datasets, sources
+
+    monkeypatch.chdir(folder)
+    os.mkdir("kodak_local")
+    for spec, kind, name in [
+        (str(folder), "files", str(folder)),
+        ("kodak_local", "files", "kodak_local"),  # an existing relative folder
+        ("plain.png", "files", "plain.png"),
+        ("missing/*.png", "files", "missing/*.png"),  # a glob, even matching nothing
+        ("./nowhere", "files", "./nowhere"),  # written like a path
+        ("photo.webp", "files", "photo.webp"),  # an image suffix
+        ("clic", "tfds", "clic"),
+        ("clic:1.0.0", "tfds", "clic:1.0.0"),
+        ("cid22/default", "tfds", "cid22/default"),
+        ("tfds:kodak_local", "tfds", "kodak_local"),  # forced, although the folder exists
+    ]:
+        source = sources.resolve(spec)
+        assert (source.kind, source.spec) == (kind, name), spec
+        assert data.is_local(spec) == (kind == "files")
+    assert sources.resolve("clic/2020:1.0.0").builder_name == "clic"
+    # Training and evaluation list the same files by the same suffixes.
+    (folder / "extra.webp").write_bytes(b"")
+    (folder / "anim.gif").write_bytes(b"")
+    names = {Path(p).name for p in data.image_paths(str(folder))}
+    assert {"extra.webp", "anim.gif"} <= names and "notes.txt" not in names
+    assert sorted(data.image_paths(str(folder))) == sorted(
+        str(p) for p in datasets._files(str(folder))
+    )
+
+
+def test_formats_tensorflow_does_not_decode_go_through_pillow(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (70, 80, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.tiff")
+    Image.fromarray(pixels).save(tmp_path / "a.ppm")
+    (tmp_path / "broken.webp").write_bytes(b"RIFF not really")
+    paths = data.image_paths(str(tmp_path))
+    assert len(paths) == 3
+    # Full-height crops of a lossless image: its own pixels (maybe flipped); the unreadable
+    # file is dropped, not an error.
+    windows = [pixels[:, i : i + 70] for i in range(11)]
+    for batch in data.train_dataset(paths, 70, 2, seed=0).take(2):
+        for crop in batch.numpy():
+            assert any(np.array_equal(c, w) for c in (crop, crop[:, ::-1]) for w in windows)
+
+
 def test_tfds_not_prepared_fails_clearly(tmp_path: Path):
     assert not data.is_local("clic") and data.is_local(str(tmp_path))
     with pytest.raises(data.DataError, match="not prepared.*does not download"):

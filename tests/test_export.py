@@ -119,17 +119,23 @@ def test_stock_saved_model_cli_shows_the_transform(serving):
         assert f"signature_def['{signature}']" in result.stdout
 
 
-def test_context_free_subclass_check():
-    """Families whose coding differs from their parent's get no transform servable."""
-    from zoo.models.mean_scale import MeanScaleHyperprior
+def test_transform_support_is_the_latent_codecs():
+    """A transform servable exists where the latent codec's integers are computable
+    without the range coder: not for context models, not at a variable rate."""
+    from zoo.errors import UnsupportedError
 
-    class Changed(MeanScaleHyperprior):
-        def _encode(self, x, rate):  # pragma: no cover - never called
-            raise AssertionError
-
-    model = Changed(8, 12)
-    assert not servables.transform_supported(model)
-    assert servables.transform_supported(zoo.create_model("mean_scale_tiny"))
+    for name in ("factorized_tiny", "hyperprior_tiny", "mean_scale_tiny"):
+        assert servables.transform_supported(zoo.create_model(name)), name
+    for name in ("joint_tiny", "channelwise_tiny", "hyperprior_vr_tiny", "hierarchical_tiny"):
+        model = zoo.create_model(name)
+        assert not servables.transform_supported(model), name
+        with pytest.raises(UnsupportedError):
+            servables.TransformServable(model)
+    with pytest.raises(UnsupportedError, match="integer-latent"):
+        zoo.create_model("joint_tiny").symbol_specs()
+    layout = zoo.create_model("hyperprior_tiny").symbol_layout()
+    assert [e["payload"] for e in layout] == ["y", "z", "guard"]
+    assert [e.get("factor") for e in layout] == [16, 64, None]
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ def test_families_are_registered_as_variable_rate_beta_models():
         assert get_spec(name).family == "learned_step"
     assert get_spec("learned_step_tiny").tiny and get_spec("gdn_fixed_step_tiny").tiny
     model = zoo.create_model("learned_step_tiny")
-    assert model.rate_parameter == "beta" and model.rate_range == (1.0, 10.0)
+    assert model.rate_parameter == "beta" and model.rate_spec.bounds == (1.0, 10.0)
     assert model.log_step.trainable
     fixed = zoo.create_model("gdn_fixed_step_tiny")
     assert not fixed.log_step.trainable and fixed.normalization is not None

@@ -75,7 +75,9 @@ def test_under_bf16_the_transforms_are_bf16_and_the_rate_and_loss_float32():
     assert y.dtype == tf.bfloat16  # the transforms run in bf16 …
     z_tilde, side_bits = model.side_entropy_model(model.hyper_analysis(tf.abs(y)), True)
     assert side_bits.dtype == tf.float32 and z_tilde.dtype == tf.bfloat16
-    _, index = model._hyper_params(z_tilde, tf.shape(y)[1:3])
+    from zoo.latent_codecs import TRAIN
+
+    _, index = model.latent_codec.params(model.step(TRAIN), z_tilde, tf.shape(y)[1:3])
     y_tilde, bits = model.conditional(y, index, None, training=True)
     assert bits.dtype == tf.float32 and y_tilde.dtype == tf.bfloat16
     assert np.isfinite(bits.numpy()).all() and np.isfinite(side_bits.numpy()).all()

@@ -137,12 +137,14 @@ def test_weights_round_trip_keeps_the_range(tmp_path, odd_image):
 
 def test_trainer_samples_log_uniform_lambdas_per_example(tmp_path):
     from recipes import trainer
+    from zoo.rates import RateSpec
 
+    spec = RateSpec("lmbda", LOW, HIGH, default=math.sqrt(LOW * HIGH))
     seed = tf.constant([0, 5], tf.int64)
-    draw = trainer.sample_lambdas(4096, (LOW, HIGH), seed).numpy()
+    draw = spec.sample(4096, seed).numpy()
     assert draw.shape == (4096,) and draw.min() >= LOW * 0.999 and draw.max() <= HIGH * 1.001
-    np.testing.assert_array_equal(draw, trainer.sample_lambdas(4096, (LOW, HIGH), seed).numpy())
-    assert not np.array_equal(draw, trainer.sample_lambdas(4096, (LOW, HIGH), seed + 1).numpy())
+    np.testing.assert_array_equal(draw, spec.sample(4096, seed).numpy())
+    assert not np.array_equal(draw, spec.sample(4096, seed + 1).numpy())
     # Log-uniform: log λ is uniform, so its quartiles sit at 1/4, 1/2, 3/4 of the log range.
     u = (np.log(draw) - math.log(LOW)) / (math.log(HIGH) - math.log(LOW))
     np.testing.assert_allclose(np.quantile(u, [0.25, 0.5, 0.75]), [0.25, 0.5, 0.75], atol=0.03)

@@ -123,3 +123,76 @@ def test_compact_artifact_halves_kernels_and_loads_back_exactly(artifact, tmp_pa
     model = zoo.create_model("hyperprior_tiny", lmbda=0.0067)
     with pytest.raises(ValueError, match="round_kernels"):
         weights.save(model, tmp_path / "x.npz", half_kernels=True)
+
+
+def _built(name: str, **kwargs):
+    model = zoo.create_model(name, **kwargs)
+    model.rd_losses(np.zeros([1, 64, 64, 3], np.float32), training=False)
+    return model
+
+
+def test_transfer_copies_the_named_parts_and_refuses_mismatches():
+    import tensorflow as tf
+
+    tf.random.set_seed(1)
+    hp = _built("hyperprior_tiny")
+    tf.random.set_seed(2)
+    ms = _built("mean_scale_tiny")
+    before = [v.numpy() for v in ms.hyper_synthesis.trainable_variables]
+    copied = weights.transfer(hp, ms, ("analysis", "synthesis"))
+    assert copied == {
+        "analysis": len(hp.analysis.trainable_variables),
+        "synthesis": len(hp.synthesis.trainable_variables),
+    }
+    for part in ("analysis", "synthesis"):
+        for a, b in zip(
+            getattr(hp, part).trainable_variables, getattr(ms, part).trainable_variables
+        ):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Mean-scale's hyper synthesis has twice the outputs: refused, naming part and shapes,
+    # and nothing is assigned, not even the parts that would fit.
+    tf.random.set_seed(3)
+    fresh = _built("mean_scale_tiny")
+    start = [v.numpy() for v in fresh.trainable_variables]
+    with pytest.raises(ValueError, match=r"hyper_synthesis: .* of shape .* cannot go into"):
+        weights.transfer(hp, fresh, ("analysis", "hyper_synthesis"))
+    for a, v in zip(start, fresh.trainable_variables):
+        np.testing.assert_array_equal(a, v.numpy())
+    with pytest.raises(ValueError, match="'nonexistent': not a part of the source or target"):
+        weights.transfer(hp, ms, ("nonexistent",))
+    with pytest.raises(ValueError, match="different architecture|cannot go into"):
+        weights.transfer(hp, ms)  # the whole model: other shapes
+    # skip_mismatched keeps only what fits (the warm start between families).
+    copied = weights.transfer(
+        hp, ms, ("analysis", "hyper_synthesis", "nonexistent"), skip_mismatched=True
+    )
+    assert list(copied) == ["analysis"]
+    for a, v in zip(before, ms.hyper_synthesis.trainable_variables):
+        np.testing.assert_array_equal(a, v.numpy())
+    # The same architecture: every trainable variable.
+    other = _built("hyperprior_tiny")
+    assert weights.transfer(hp, other) == {"all": len(hp.trainable_variables)}
+    for a, b in zip(hp.trainable_variables, other.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_transfer_reaches_nested_parts_by_dotted_names():
+    import tensorflow as tf
+
+    def module(**parts):
+        box = tf.Module()
+        for name, value in parts.items():
+            setattr(box, name, value)
+        return box
+
+    def leaf(shape, value):
+        return module(kernel=tf.Variable(tf.fill(shape, value)))
+
+    source = module(codec=module(hyper=leaf([2, 3], 1.0)), head=leaf([4], 1.0))
+    target = module(codec=module(hyper=leaf([2, 3], 0.0)), head=leaf([5], 0.0))
+    assert weights.transfer(source, target, "codec.hyper") == {"codec.hyper": 1}
+    np.testing.assert_array_equal(target.codec.hyper.kernel.numpy(), np.ones([2, 3]))
+    with pytest.raises(ValueError, match=r"head: .*\(4,\) cannot go into .*\(5,\)"):
+        weights.transfer(source, target, ["head"])
+    with pytest.raises(ValueError, match="'codec.other': not a part of the source or target"):
+        weights.transfer(source, target, ["codec.other"])

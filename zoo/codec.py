@@ -27,13 +27,17 @@ class Codec:
     (the default float32 decoder may differ by 1 in a few pixels across those, like
     libjpeg's float IDCT). Files are the same either way; entropy decoding is exact in
     both (`zoo.index_guard`).
+
+    `rate`: where a variable-rate model (`model.rate_spec`) codes when `compress` is
+    given no rate; its `rate_spec.default` when None. A fixed-rate model takes none.
     """
 
-    def __init__(self, model: tf.keras.Model, portable: bool = False):
+    def __init__(self, model: tf.keras.Model, portable: bool = False, rate: float | None = None):
         if not model.coders_ready:
             model.build_coders()
         self.model = model
         self.portable = bool(portable)
+        self.rate = model.check_rate(rate)
         self.fingerprint = weights.fingerprint(model)
 
     # Identity -------------------------------------------------------------------------
@@ -60,17 +64,10 @@ class Codec:
             f"weights={self.fingerprint[:12]})"
         )
 
-    def _rate(self, rate: float | None) -> float | None:
-        if self.model.rate_parameter is None:
-            if rate is not None:
-                raise ValueError(f"{self.name} is a fixed-rate model; it takes no rate")
-            return None
-        if rate is None:
-            # A model whose rate parameter is not λ (e.g. β, a step multiplier) names
-            # its own default; λ-parameterized models default to their training λ.
-            rate = getattr(self.model, "default_rate", None)
-            rate = self.lmbda if rate is None else rate
-        return self.model.check_rate(rate)
+    def resolve_rate(self, rate: float | None) -> float | None:
+        """The rate a file is coded at: `rate` checked against the model's `rate_spec`,
+        else the codec's own `rate`; None for a fixed-rate model (which refuses one)."""
+        return self.rate if rate is None else self.model.check_rate(rate)
 
     # Coding ---------------------------------------------------------------------------
 
@@ -81,7 +78,7 @@ class Codec:
         """Compresses uint8 [H, W, 3]; returns (file bytes, the image a decoder will get)."""
         steps = self._effort(effort)
         image = self._check_size(image)
-        rate = self._rate(rate)
+        rate = self.resolve_rate(rate)
         payloads = self._payloads(image, rate, steps, progress)
         header = container.Header(
             self.name, self.metric, self.lmbda, self.fingerprint_bytes,
@@ -103,7 +100,7 @@ class Codec:
         """
         steps = self._effort(effort)
         image = self._check_size(image)
-        rate = self._rate(rate)
+        rate = self.resolve_rate(rate)
         header = container.Header(
             self.name, self.metric, self.lmbda, self.fingerprint_bytes,
             image.shape[0], image.shape[1], rate,
@@ -135,14 +132,14 @@ class Codec:
 
             return effort_lib.compress(self.model, image, rate, steps, progress)
         with _tile_bar(self.model, image.shape[:2], "encoding", progress) as on_tile:
-            strings, _ = self.model.compress(_tensor(image), rate or 0.0, on_tile=on_tile,
+            strings, _ = self.model.compress(_tensor(image), rate, on_tile=on_tile,
                                              estimate=False)
         return [bytes(s) for s in strings.numpy()]
 
     def estimate_bits(self, image: np.ndarray, rate: float | None = None) -> float:
         """The model's own estimate of the payload size in bits (information content)."""
         image = self._check_size(image)
-        _, bits = self.model.compress(tf.constant(image), self._rate(rate) or 0.0)
+        _, bits = self.model.compress(tf.constant(image), self.resolve_rate(rate))
         return float(bits)
 
     def decompress(self, data: bytes, progress: bool = False) -> np.ndarray:
@@ -172,7 +169,7 @@ class Codec:
                 f"file declares a {header.height}×{header.width} image, larger than any "
                 f"{self.name} writes ({limit} pixels)"
             )
-        if (header.rate is None) != (self.model.rate_parameter is None):
+        if (header.rate is None) != (self.model.rate_spec is None):
             raise BitstreamError("rate parameter presence does not match the model")
 
     def _decode(self, header: container.Header, payloads: list[bytes],
@@ -194,7 +191,7 @@ class Codec:
                 image = self.model.decompress(
                     tf.constant(payloads, tf.string),
                     tf.constant(header.shape, tf.int32),
-                    header.rate or 0.0,
+                    header.rate,
                     portable=self.portable,
                     padded=header.version >= container.PADDED_SINCE,
                     on_tile=on_tile,

@@ -27,8 +27,9 @@ context model on the relaxed latents (one fixed-point pass: means from the conte
 first relaxed sample, then the sample around those means); `channelwise` runs its slice
 recursion with the relaxed slices in place of the quantized ones.
 
-The refined y, z then go through the family's `_encode_latents`, the code the one-shot
-encoder runs after its analysis: the same quantization, scale indexes, index guard and
+The relaxed pass is the latent codec's RELAX mode (`zoo.latent_codecs`), and the refined
+y, z then go through its ENCODE mode (`encode_latents`), the code the one-shot encoder
+runs after its analysis: the same quantization, scale indexes, index guard and
 range coder, so a refined file is a standard file of the same model and weights that every
 decoder reads. The refined file is kept only if its real cost (file bits per pixel + λ·D of
 its decoded image) is below the one-shot file's. Bits-back coding (§3.3) is not used: it
@@ -37,7 +38,6 @@ would change the format.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from dataclasses import dataclass
 
@@ -46,11 +46,9 @@ import tensorflow as tf
 
 from zoo import metrics
 from zoo.errors import ImageError, UnsupportedError
+from zoo.latent_codecs import RELAX, TRAIN
 from zoo.models.base import pad_to_stride
-from zoo.models.channelwise import ChannelwiseAutoregressive
-from zoo.models.factorized import FactorizedPrior
-from zoo.models.hyperprior import ScaleHyperprior
-from zoo.models.joint import JointAutoregressive, clip_index
+from zoo.models.latent import LatentCodecModel
 
 #: Named effort levels: Adam steps of refinement (0: the one-shot encoder).
 LEVELS = {"fast": 0, "refine": 30, "max": 150}
@@ -97,7 +95,8 @@ def parse_effort(effort: str | int) -> int:
 
 
 def supports(model) -> bool:
-    return isinstance(model, (FactorizedPrior, ScaleHyperprior, ChannelwiseAutoregressive))
+    """Families made of transforms and a latent codec (`zoo.latent_codecs`) relax it."""
+    return isinstance(model, LatentCodecModel)
 
 
 #: Largest image (pixels) refined in one piece: refinement back-propagates through the
@@ -170,7 +169,6 @@ class _Refiner:
 
     def __init__(self, model):
         self.model = model
-        self.side = not isinstance(model, FactorizedPrior)
         self.analyse = tf.function(self._analyse)
         self.encode = tf.function(self._encode)
         # MS-SSIM needs static image sizes: trace per size. MSE traces once.
@@ -181,63 +179,36 @@ class _Refiner:
         self.step = None
 
     def _context(self, rate):
-        """A variable-rate model's transforms read λ from its context (`zoo.variable_rate`)."""
-        if hasattr(self.model, "lambda_context"):
-            return self.model.lambda_context.use(self.model._coding_lambda(rate))
-        return contextlib.nullcontext()
+        """A variable-rate model's transforms read λ from a context (`zoo.variable_rate`)."""
+        return self.model.coding_context(rate)
 
     def _analyse(self, x, rate):
         model = self.model
         with self._context(rate):
             y = model.analysis(pad_to_stride(x, model.stride) / 255.0)
-            if not self.side:
-                return [y]
-            return [y, self._side_latents(y)]
+            return [y, *self._side_latents(y)]
+
+    def _side_latents(self, y):
+        return self.model.latent_codec.side_latents(self.model.step(TRAIN), y)
 
     def _encode(self, latents, rate):
         with self._context(rate):
-            y, z = (list(latents) + [None])[:2]
-            strings, bits = self.model._encode_latents(y, z, rate)
+            y, *side = latents
+            strings, bits = self.model.encode_latents(y, side or None, rate)
         return tf.stack(strings), bits
 
     def _forward(self, latents, tau, seed):
-        """(reconstruction on 0..255, bits) of SGA-relaxed latents: each family's own pass."""
+        """(reconstruction on 0..255, bits) of SGA-relaxed latents: the latent codec's
+        RELAX pass (each latent relaxed around its coding grid or predicted mean)."""
         model = self.model
 
         def relaxed(v, centre, k):
             return centre + _sga(v - centre, tau, tf.stack([seed[0] * 64 + k, seed[1]]))
 
-        if not self.side:
-            entropy = model.entropy_model
-            y_tilde = relaxed(latents[0], entropy.tables_qoffset, 0)
-            return model.synthesis(y_tilde) * 255.0, entropy.coded_bits(y_tilde)
-        y, z = latents
-        side = model.side_entropy_model
-        z_tilde = relaxed(z, side.tables_qoffset, 1)
-        bits = side.coded_bits(z_tilde)
-        cond, y_shape = model.conditional, tf.shape(y)[1:3]
-
-        def rate_of(y_tilde, index, loc):
-            return cond.coded_bits(y_tilde, clip_index(index, cond.num_scales), loc)
-
-        if isinstance(model, ChannelwiseAutoregressive):
-            y_slices = model._split(y)
-
-            def code_slice(s, loc, index):
-                y_tilde = relaxed(y_slices[s], loc, 2 + s)
-                return y_tilde, rate_of(y_tilde, index, loc)
-
-            y_tilde, slice_bits = model._slices(model._hyper(z_tilde, y_shape), code_slice)
-            return model.synthesis(y_tilde) * 255.0, bits + tf.add_n(slice_bits)
-        if isinstance(model, JointAutoregressive):
-            hyper = model._hyper_features(z_tilde, y_shape)
-            loc, _ = model._params(model.context_model(y), hyper)
-            y_first = relaxed(y, loc, 2)
-            loc, index = model._params(model.context_model(y_first), hyper)
-        else:
-            loc, index = model._hyper_params(z_tilde, y_shape)
-        y_tilde = relaxed(y, 0.0 if loc is None else loc, 2)
-        return model.synthesis(y_tilde) * 255.0, bits + rate_of(y_tilde, index, loc)
+        y, *side = latents
+        y_tilde, bits = model.latent_codec.code(
+            model.step(RELAX, relax=relaxed), y, tf.shape(y)[1:3], side or None)
+        return model.synthesis(y_tilde) * 255.0, bits
 
     def _loss(self, x, latents, tau, lmbda, seed):
         x_hat, bits = self._forward(latents, tau, seed)
@@ -284,14 +255,8 @@ class _Refiner:
             stop = None if own_end == image.shape[0] else (own_end - start) // factor
             pieces.append(y[:, (own_start - start) // factor : stop])
         y = tf.concat(pieces, axis=1)
-        if not self.side:
-            return [y]
-        with self._context(tf.constant(rate or 0.0, tf.float32)):
-            return [y, self._side_latents(y)]
-
-    def _side_latents(self, y):
-        model = self.model
-        return model.hyper_analysis(model._hyper_input(y) if hasattr(model, "_hyper_input") else y)
+        with self._context(self.model.rate_tensor(rate)):
+            return [y, *self._side_latents(y)]
 
     def _refine_piece(self, image, rate, steps, progress, schedule):
         from tqdm.auto import tqdm
@@ -299,7 +264,7 @@ class _Refiner:
         model = self.model
         lmbda = rate if model.rate_parameter == "lmbda" and rate else model.lmbda
         x = tf.constant(image[None], tf.float32)
-        code_rate = tf.constant(rate or 0.0, tf.float32)
+        code_rate = self.model.rate_tensor(rate)
         latents = self.analyse(x, code_rate)
         m = [tf.zeros_like(w) for w in latents]
         v = [tf.zeros_like(w) for w in latents]
@@ -319,7 +284,7 @@ class _Refiner:
         """Real cost of payloads: bits per pixel + λ·D of the image a decoder gets."""
         model = self.model
         decoded = model.decompress(tf.constant(payloads, tf.string),
-                                   tf.constant(image.shape[:2], tf.int32), rate or 0.0).numpy()
+                                   tf.constant(image.shape[:2], tf.int32), rate).numpy()
         if model.metric == "mse":
             distortion = float(np.mean(np.square(image.astype(np.float64) - decoded)))
         else:
@@ -329,12 +294,12 @@ class _Refiner:
         return 8.0 * sum(len(p) for p in payloads) / pixels + lmbda * distortion
 
     def compress(self, image, rate, steps, progress, schedule):
-        strings, _ = self.model.compress(tf.constant(image), rate or 0.0)
+        strings, _ = self.model.compress(tf.constant(image), rate)
         fast = [bytes(s) for s in strings.numpy()]
         if steps == 0:
             return fast
         latents = self.refine(image, rate, steps, progress, schedule)
-        strings, _ = self.encode(latents, tf.constant(rate or 0.0, tf.float32))
+        strings, _ = self.encode(latents, self.model.rate_tensor(rate))
         refined = [bytes(s) for s in strings.numpy()]
         if self.cost(image, refined, rate) < self.cost(image, fast, rate):
             return refined

@@ -36,8 +36,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from zoo.errors import ImageError
 
 ALPHA_RULES = ("error", "drop", "white")
-#: File suffixes the recipes take for image files in a folder (all read through Pillow).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
+#: File suffixes the recipes take for image files in a folder, training and evaluation
+#: alike (`recipes.sources`); every one reads through Pillow (GIF: its first frame).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".ppm", ".pgm", ".bmp", ".gif", ".tif", ".tiff")
 #: Largest image (pixels) the library reads or codes: 2^27, e.g. 16384×8192 or 12000×11000
 #: (the transforms run in tiles, `zoo.tiling`; a model may set a lower `max_pixels`).
 MAX_PIXELS = 2**27

@@ -60,6 +60,21 @@ def synthesis_transform(
     return tf.keras.Sequential(layers, name=name)
 
 
+def conv_stack(widths, kernels, name: str, final_activation=None, transpose_strides=None
+               ) -> tf.keras.Sequential:
+    """Convolutions with ReLU between them (and `final_activation` after the last);
+    transposed with `transpose_strides`, else stride 1 (channel-wise slice networks)."""
+    stack = []
+    for i, (width, kernel) in enumerate(zip(widths, kernels)):
+        activation = final_activation if i == len(widths) - 1 else "relu"
+        if transpose_strides is None:
+            stack.append(conv(width, kernel, name=f"conv_{i}", activation=activation))
+        else:
+            stack.append(deconv(width, kernel, transpose_strides[i], name=f"deconv_{i}",
+                                activation=activation))
+    return tf.keras.Sequential(stack, name=name)
+
+
 def hyper_analysis_transform(
     num_filters: int, num_latents: int, activation: str = "relu", name: str = "hyper_analysis"
 ) -> tf.keras.Sequential:

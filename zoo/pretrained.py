@@ -278,17 +278,10 @@ def get(name: str, lmbda: float, metric: str = "mse"):
     model = load_model(entry)
     if entry.lmbda_range is None:
         return Codec(model)
-    if getattr(model, "rate_parameter", None) is None:
-        raise WeightsError(f"{entry.file}: the record gives a λ range, but {name} is a fixed-rate model")
+    if model.rate_spec is None or model.rate_spec.name != "lmbda":
+        raise WeightsError(f"{entry.file}: the record gives a λ range, but {name} is not "
+                           "a λ-parameterized model")
     try:
-        model.check_rate(lmbda)
+        return Codec(model, rate=lmbda)  # compresses at the λ asked for unless told otherwise
     except ValueError as exc:
         raise WeightsError(f"{entry.file}: the record's λ range exceeds the model's: {exc}") from None
-
-    class VariableRateCodec(Codec):
-        """Compresses at the λ it was asked for unless told otherwise."""
-
-        def _rate(self, rate: float | None) -> float | None:
-            return super()._rate(lmbda if rate is None else rate)
-
-    return VariableRateCodec(model)

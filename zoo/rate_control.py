@@ -33,7 +33,6 @@ from zoo import image_io, metrics, pretrained
 from zoo.codec import Codec
 
 #: How far a variable-rate model's range is searched when it names none (×2 per step).
-_MAX_DOUBLINGS = 40
 
 
 @dataclass(frozen=True)
@@ -152,40 +151,6 @@ def _bisect(
     return probes
 
 
-def rate_range(codec: Codec) -> tuple[float, float]:
-    """The (low, high) rate parameter a variable-rate codec accepts.
-
-    Read from the model's `rate_range` (or `lmbda_range`) attribute; otherwise found by
-    doubling and halving from the default rate until `check_rate` refuses.
-    """
-    model = codec.model
-    if model.rate_parameter is None:
-        raise ValueError(f"{codec.name} is a fixed-rate model")
-    for attr in ("rate_range", "lmbda_range"):
-        value = getattr(model, attr, None)
-        if value is not None:
-            low, high = (float(v) for v in value)
-            return low, high
-    start = codec._rate(None)
-
-    def accepted(rate: float) -> bool:
-        try:
-            model.check_rate(rate)
-        except ValueError:
-            return False
-        return True
-
-    ends = []
-    for factor in (0.5, 2.0):
-        rate = start
-        for _ in range(_MAX_DOUBLINGS):
-            if not accepted(rate * factor):
-                break
-            rate *= factor
-        ends.append(rate)
-    return min(ends), max(ends)
-
-
 def compress_to_target(
     image: np.ndarray,
     *,
@@ -228,12 +193,13 @@ def compress_to_target(
     if (codec is None) == (name is None):
         raise ValueError("give exactly one of codec= and name=")
     if codec is not None:
-        if codec.model.rate_parameter is None:
+        if codec.model.rate_spec is None:
             raise ValueError(
                 f"{codec.name} is a fixed-rate model; search a ladder of pretrained models "
                 f"with name={codec.name!r} instead"
             )
-        search = _search_variable(codec, image, goal, rate_range(codec), max_probes, effort)
+        search = _search_variable(codec, image, goal, codec.model.rate_spec.bounds, max_probes,
+                                 effort)
     else:
         search = _search_pretrained(name, metric, image, goal, max_probes, effort)
     return search.data, search.report(goal, image)
@@ -315,7 +281,7 @@ def _search_pretrained(name, metric, image, goal, max_probes, effort="fast") -> 
     if variable:
         entry = max(variable, key=lambda e: e.version)
         codec = _pretrained_codec(entry)
-        low, high = rate_range(codec)
+        low, high = codec.model.rate_spec.bounds
         if entry.tradeoff == codec.model.rate_parameter:
             low, high = max(low, entry.lmbda_range[0]), min(high, entry.lmbda_range[1])
         return _search_variable(codec, image, goal, (low, high), max_probes, effort)

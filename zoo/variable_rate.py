@@ -34,6 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import layers, tfc_adapter
+from zoo.rates import RateSpec
+from zoo.weights import copy_variables
 
 PARAMETERIZATIONS = ("latent_scaling", "latent_affine", "layer_scaling", "layer_affine", "gdn")
 FUNCTIONS = ("spline", "mlp")
@@ -277,19 +279,6 @@ class LambdaGDN(tf.keras.layers.Layer):
         return self.call(x, lmbda, tf.float64)
 
 
-def copy_variables(source: Sequence[tf.Variable], target: Sequence[tf.Variable], what: str) -> None:
-    """Assigns `source` to `target` in order; refuses any difference in count or shape."""
-    if len(source) != len(target):
-        raise ValueError(f"{what}: {len(source)} variables cannot go into {len(target)} "
-                         "(a different architecture)")
-    for src, dst in zip(source, target):
-        if tuple(src.shape) != tuple(dst.shape):
-            raise ValueError(f"{what}: {src.name} of shape {tuple(src.shape)} cannot go into "
-                             f"{dst.name} of shape {tuple(dst.shape)} (other filter counts?)")
-    for src, dst in zip(source, target):
-        dst.assign(src)
-
-
 def _is_conv(layer: tf.keras.layers.Layer) -> bool:
     return isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Dense))
 
@@ -408,8 +397,6 @@ class VariableRateMixin:
     as the `rate` of `compress`/`decompress`, which the container records.
     """
 
-    rate_parameter = "lmbda"
-
     def _make_variable_rate(
         self,
         lmbda_range: Sequence[float],
@@ -435,9 +422,7 @@ class VariableRateMixin:
             raise ValueError(f"default lmbda {self.lmbda:g} is outside lmbda_range [{low:g}, {high:g}]")
         if function not in FUNCTIONS:
             raise ValueError(f"function must be one of {FUNCTIONS}, got {function!r}")
-        # The names every variable-rate model shares (zoo.codec, zoo.rate_control read them).
-        self.rate_range = self.lmbda_range
-        self.default_rate = self.lmbda
+        self.rate_spec = RateSpec("lmbda", low, high, default=self.lmbda)
         self.parameterization = parameterization
         self.condition_entropy = bool(condition_entropy)
         self.lambda_context = LambdaContext()
@@ -455,9 +440,10 @@ class VariableRateMixin:
                 )
             # Hyper transforms use ReLU, not GDN: give them per-channel affine maps instead.
             hyper = "layer_affine" if parameterization == "gdn" else parameterization
-            for attribute in hyper_transforms:
-                setattr(self, attribute, ConditionedTransform(
-                    getattr(self, attribute), "hyper", hyper, self.lambda_context, **args))
+            for attribute in hyper_transforms:  # parts of the latent codec (zoo.latent_codecs)
+                codec = self.latent_codec
+                setattr(codec, attribute, ConditionedTransform(
+                    getattr(codec, attribute), "hyper", hyper, self.lambda_context, **args))
             conditioned += list(hyper_transforms)
         self.conditioned_attributes = tuple(conditioned)
 
@@ -484,20 +470,6 @@ class VariableRateMixin:
 
     # λ -------------------------------------------------------------------------------
 
-    def check_rate(self, rate: float) -> float:
-        """λ as a float if it lies in the model's range, else a ValueError naming the range."""
-        low, high = self.lmbda_range
-        try:
-            value = float(rate)
-        except (TypeError, ValueError):
-            raise ValueError(f"λ must be a number, got {rate!r}") from None
-        if not (math.isfinite(value) and low * (1 - 1e-9) <= value <= high * (1 + 1e-9)):
-            raise ValueError(
-                f"λ={value:g} is outside the range of {self.registry_name}: "
-                f"λ ∈ [{low:g}, {high:g}]"
-            )
-        return value
-
     def _lambdas(self, x: tf.Tensor, lmbda: tf.Tensor | float | None) -> tf.Tensor:
         """Per-example λ [B]: given (scalar or [B]) or the default."""
         batch = tf.shape(x)[0]
@@ -519,10 +491,12 @@ class VariableRateMixin:
 
     # Coding --------------------------------------------------------------------------
 
+    def coding_context(self, rate: tf.Tensor):
+        return self.lambda_context.use(self._coding_lambda(rate))
+
     def _coding_lambda(self, rate: tf.Tensor) -> tf.Tensor:
-        # rate ≤ 0 means "not given" (the signature's default): code at the default λ.
-        rate = tf.cast(rate, tf.float32)
-        return tf.reshape(tf.where(rate > 0, rate, self.lmbda), [1])
+        # The coding graphs get a checked λ (`rate_tensor`, the servable's default).
+        return tf.reshape(tf.cast(rate, tf.float32), [1])
 
     def _encode(self, x, rate):
         with self.lambda_context.use(self._coding_lambda(rate)):
@@ -531,19 +505,6 @@ class VariableRateMixin:
     def _decode(self, strings, shape, rate):
         with self.lambda_context.use(self._coding_lambda(rate)):
             return super()._decode(strings, shape, rate)
-
-
-def log_uniform_lambdas(batch: int | tf.Tensor, lmbda_range: Sequence[float], seed: tf.Tensor) -> tf.Tensor:
-    """[batch] λ drawn log-uniformly from `lmbda_range` (stateless: same seed, same draw).
-
-    Args:
-      batch: number of examples.
-      lmbda_range: (low, high).
-      seed: shape [2] integer seed (e.g. (run seed, step·replicas + replica)).
-    """
-    low, high = check_range(lmbda_range)
-    u = tf.random.stateless_uniform([batch], seed=seed, dtype=tf.float32)
-    return tf.exp(math.log(low) + u * (math.log(high) - math.log(low)))
 
 
 def geometric_mean(lmbda_range: Sequence[float]) -> float:

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,106 @@ def load(
         raise WeightsError(f"{source}: variables do not match the recorded fingerprint")
     model.artifact_metadata = meta
     return model
+
+
+# Weight transfer between models ---------------------------------------------------------
+
+
+def copy_variables(source: Sequence[tf.Variable], target: Sequence[tf.Variable], what: str) -> None:
+    """Assigns `source` to `target` in order; refuses any difference in count or shape.
+
+    Nothing is assigned unless every pair fits. Raises ValueError naming `what`.
+    """
+    _check_fit(source, target, what)
+    for src, dst in zip(source, target):
+        dst.assign(src)
+
+
+def _check_fit(source: Sequence[tf.Variable], target: Sequence[tf.Variable], what: str) -> None:
+    if len(source) != len(target):
+        raise ValueError(
+            f"{what}: {len(source)} variables cannot go into {len(target)} "
+            "(a different architecture)"
+        )
+    for src, dst in zip(source, target):
+        if tuple(src.shape) != tuple(dst.shape):
+            raise ValueError(
+                f"{what}: {src.name} of shape {tuple(src.shape)} cannot go into "
+                f"{dst.name} of shape {tuple(dst.shape)} (other filter counts?)"
+            )
+
+
+def _fits(source: Sequence[tf.Variable], target: Sequence[tf.Variable]) -> bool:
+    try:
+        _check_fit(source, target, "")
+    except ValueError:
+        return False
+    return True
+
+
+def _part(model: tf.Module, path: str) -> tf.Module | None:
+    for name in path.split("."):
+        model = getattr(model, name, None)
+        if model is None:
+            return None
+    return model
+
+
+def transfer(
+    source: tf.Module,
+    target: tf.Module,
+    parts: Sequence[str] | None = None,
+    *,
+    skip_mismatched: bool = False,
+) -> dict[str, int]:
+    """Copies trained variables from `source` into `target` (both built), part by part.
+
+    Args:
+      source, target: models (or layers).
+      parts: attribute names of sub-layers both have (e.g. `("analysis", "synthesis")`,
+        dotted for nested ones: `"latent_codec.hyper_analysis"`); each part's trainable
+        variables are copied in order. None: every trainable variable of the whole
+        model (the same architecture, e.g. another λ).
+      skip_mismatched: leave out the parts one model lacks, that hold no variables or
+        whose variables differ in count or shape, instead of raising (a warm start
+        between families that share only some parts).
+
+    Returns:
+      {part: number of variables copied} (`{"all": n}` when `parts` is None); with
+      `skip_mismatched`, only the parts that were copied, possibly none.
+
+    Raises:
+      ValueError: a part is missing on either model, or its variables differ in count
+        or shape (the message names the part and the first mismatching variable).
+        Checked for every part before any variable is assigned.
+    """
+    if parts is None:
+        pairs = {"all": (source.trainable_variables, target.trainable_variables)}
+    else:
+        if isinstance(parts, str):
+            parts = (parts,)
+        pairs = {}
+        for part in parts:
+            missing = [
+                name
+                for name, model in (("source", source), ("target", target))
+                if _part(model, part) is None
+            ]
+            if missing:
+                if skip_mismatched:
+                    continue
+                raise ValueError(
+                    f"cannot transfer {part!r}: not a part of the {' or '.join(missing)} model"
+                )
+            pairs[part] = (
+                _part(source, part).trainable_variables,
+                _part(target, part).trainable_variables,
+            )
+    if skip_mismatched:
+        pairs = {k: (s, t) for k, (s, t) in pairs.items() if t and _fits(s, t)}
+    for part, (src, dst) in pairs.items():
+        _check_fit(src, dst, part)
+    for src, dst in pairs.values():
+        for s, t in zip(src, dst):
+            t.assign(s)
+    return {part: len(dst) for part, (_, dst) in pairs.items()}

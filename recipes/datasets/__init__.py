@@ -13,23 +13,23 @@ can be named too; it is prepared in tfds' usual way (its own data_dir, downloads
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from recipes import sources
 from recipes.datasets.cid22 import Cid22
 from recipes.datasets.kodak import KODAK_DIR, Kodak, kodak_files
 from zoo import image_io
 from zoo.errors import ImageError
+from zoo.image_io import IMAGE_SUFFIXES
 
 __all__ = ["Cid22", "KODAK_DIR", "Kodak", "iter_images", "kodak_files", "load_images"]
 
 #: Builders whose data never comes from the network; they get a default data_dir.
 LOCAL_BUILDERS = ("kodak", "cid22")
-IMAGE_SUFFIXES = image_io.IMAGE_SUFFIXES
 _SPLIT_PREFERENCE = ("test", "validation", "train")
 
 
@@ -40,26 +40,11 @@ def default_data_dir() -> Path:
     return cache_dir() / "tensorflow_datasets"
 
 
-def _is_path_like(source: str) -> bool:
-    return (
-        os.path.exists(source)
-        or any(ch in source for ch in "*?[")
-        or source.startswith(("/", ".", "~"))
-        or Path(source).suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
 def _files(source: str) -> list[Path]:
-    source = os.path.expanduser(source)
-    if os.path.isdir(source):
-        files = [p for p in Path(source).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    elif os.path.isfile(source):
-        files = [Path(source)]
-    else:
-        files = [Path(p) for p in glob.glob(source) if os.path.isfile(p)]
+    files = sources.image_files(source)
     if not files:
-        raise FileNotFoundError(f"no images found at {source!r}")
-    return sorted(files)
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found at {source!r}")
+    return [Path(f) for f in files]
 
 
 def _iter_files(source: str, max_images: int | None, alpha: str) -> Iterator[tuple[str, np.ndarray]]:
@@ -86,8 +71,7 @@ def _iter_tfds(
 ) -> Iterator[tuple[str, np.ndarray]]:
     import tensorflow_datasets as tfds
 
-    base_name = name.split(":")[0].split("/")[0]
-    if data_dir is None and base_name in LOCAL_BUILDERS:
+    if data_dir is None and sources.Source("tfds", name).builder_name in LOCAL_BUILDERS:
         data_dir = default_data_dir()
     builder = tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir else None)
     builder.download_and_prepare(
@@ -124,17 +108,19 @@ def iter_images(
     """Yields (name, uint8 [H, W, 3]) from a tfds name, a folder, an image file or a glob.
 
     Args:
-      source: tfds name (`kodak`, `cid22`, `clic:1.0.0`, ...), or a folder, file or glob.
+      source: tfds name (`kodak`, `cid22`, `clic:1.0.0`, `tfds:name`, ...), or a folder,
+        file or glob (`recipes.sources.resolve` decides which).
       split: tfds split; default the first of test, validation, train that exists.
       max_images: stop after this many images (for quick runs).
       data_dir: tfds data_dir (default: the zoo cache for kodak/cid22, tfds' own else).
       manual_dir: tfds manual_dir (the CID22 folder for `cid22`).
       alpha: rule for images with alpha, as in `zoo.image_io.read_image` (files only).
     """
-    if _is_path_like(source):
-        yield from _iter_files(source, max_images, alpha)
+    resolved = sources.resolve(source)
+    if resolved.is_local:
+        yield from _iter_files(resolved.spec, max_images, alpha)
     else:
-        yield from _iter_tfds(source, split, max_images, data_dir, manual_dir)
+        yield from _iter_tfds(resolved.spec, split, max_images, data_dir, manual_dir)
 
 
 def load_images(source: str, **kwargs) -> list[tuple[str, np.ndarray]]:

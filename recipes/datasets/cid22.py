@@ -30,7 +30,6 @@ from zoo import image_io
 #: Environment variable naming the CID22 folder when no manual_dir is given.
 CID22_ENV = "LIC_ZOO_CID22_DIR"
 SPLITS = {"train": "training", "validation": "validation"}
-IMAGE_SUFFIXES = image_io.IMAGE_SUFFIXES
 
 
 def cid22_folder(manual_dir: str | os.PathLike | None) -> Path:
@@ -91,5 +90,5 @@ class Cid22(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, folder: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         for path in sorted(folder.iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
+            if path.suffix.lower() in image_io.IMAGE_SUFFIXES:
                 yield path.stem, {"image": _as_feature(path), "name": path.stem}

@@ -12,12 +12,14 @@ quantization proxies, the tf.functions with fixed input signatures used by
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
 
-from zoo import layers, metrics, tfc_adapter, tiling
+from zoo import layers, metrics, rates, tfc_adapter, tiling
+from zoo.rates import RateSpec
 
 METRICS = ("mse", "ms-ssim")
 PROXIES = ("noise", "ste", "soft_round")
@@ -72,8 +74,9 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
     num_payloads: int = 1
     #: Whether the last payload is an index guard (`zoo.index_guard`).
     index_guarded: bool = False
-    #: Name of the scalar that moves a variable-rate model along its curve, if any.
-    rate_parameter: str | None = None
+    #: The scalar that moves a variable-rate model along its curve (`zoo.rates`); None
+    #: for a fixed-rate model. Set by the variable-rate families in `__init__`.
+    rate_spec: RateSpec | None = None
     #: Total downsampling factor of the transforms (every latent grid divides the image
     #: by a power of two up to this). Images are padded to a multiple of it before the
     #: analysis and the reconstruction cropped after the synthesis (`pad_to_stride`).
@@ -90,6 +93,9 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
     halo: int = 4
     #: Largest image (pixels) the model codes; images beyond are refused before coding.
     max_pixels: int = 2**27
+    #: Whether the model has the integer-latent interface of the core-ops transform
+    #: servable (`zoo.models.latent.LatentCodecModel`).
+    has_symbols: bool = False
 
     def __init__(
         self,
@@ -202,9 +208,15 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
 
     # Coding -----------------------------------------------------------------------------
 
-    def check_rate(self, rate: float) -> float:
-        """Validates a rate parameter of a variable-rate model (none for fixed-rate ones)."""
-        raise ValueError(f"{self.registry_name} is a fixed-rate model; it takes no rate")
+    @property
+    def rate_parameter(self) -> str | None:
+        """The name a container records for the rate ("lmbda", "beta") or None."""
+        return None if self.rate_spec is None else self.rate_spec.name
+
+    def check_rate(self, rate: float | None) -> float | None:
+        """The rate coding runs at: the checked `rate` (the default when None) of a
+        variable-rate model; None for a fixed-rate model, which refuses a rate."""
+        return rates.check(self.rate_spec, rate, self.registry_name)
 
     def entropy_layers(self) -> list[tf.keras.layers.Layer]:
         """The entropy models owning range coding tables."""
@@ -273,7 +285,8 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         return tiling.apply(transform, y_hat, 1, self.latent_factor, self.tile, self.halo,
                             dtype=tf.uint8, on_tile=self._on_tile, size=self._output_size)
 
-    def tiled(self, fn, x: tf.Tensor, in_unit: int, out_unit: int, size=None) -> tf.Tensor:
+    def tiled(self, fn, x: tf.Tensor, in_unit: int, out_unit: int, size=None,
+              dtype: tf.DType | None = None) -> tf.Tensor:
         """fn(x) cropped to `size` (latent positions), for the side transforms between the
         latent grids (hyper analysis and synthesis: factor 4). In the coding graphs this runs
         tile by tile (`zoo.tiling`; the same tile, in latent positions, as `analyze`), so
@@ -282,7 +295,8 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         if not self._tiled:
             out = fn(x)
             return out if size is None else out[:, : size[0], : size[1], :]
-        dtype = tf.float64 if self._float64 else tf.float32
+        if dtype is None:  # the families that predate `zoo.latent_codecs`' explicit dtype
+            dtype = tf.float64 if self._float64 else tf.float32
         tile = max(1, self.tile // max(in_unit, out_unit))
         return tiling.apply(lambda t: tf.cast(fn(t), dtype), x, in_unit, out_unit, tile,
                             self.halo, dtype=dtype, size=size)
@@ -376,22 +390,23 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
             self._on_tile = None
 
     def compress(
-        self, image: tf.Tensor, rate: float = 0.0, on_tile=None, estimate: bool = True,
+        self, image: tf.Tensor, rate: float | None = None, on_tile=None, estimate: bool = True,
     ) -> tuple[tf.Tensor, tf.Tensor | None]:
         """uint8 [H, W, 3] -> (payload strings [num_payloads], estimated bits).
 
+        `rate`: of a variable-rate model (`rate_spec`; its default when None).
         `on_tile`: called after each analysis tile (a progress bar; `tiles` counts them).
         `estimate=False` skips the bit estimate (None), whose terms take as much memory
         as the latents several times over.
         """
-        args = (image, tf.constant(rate, tf.float32))
+        args = (image, self.rate_tensor(rate))
         if not estimate:
             return self._run_coder("compress_strings", args, on_tile), None
         return self._run_coder("compress", args, on_tile)
 
     def decompress(
-        self, strings: tf.Tensor, shape: tf.Tensor, rate: float = 0.0, portable: bool = False,
-        padded: bool = True, on_tile=None,
+        self, strings: tf.Tensor, shape: tf.Tensor, rate: float | None = None,
+        portable: bool = False, padded: bool = True, on_tile=None,
     ) -> tf.Tensor:
         """Payload strings and the image's [H, W] -> uint8 [H, W, 3].
 
@@ -403,7 +418,18 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         """
         which = ("decompress" if padded else "decompress_legacy") + (
             "_float64" if portable else "")
-        return self._run_coder(which, (strings, shape, tf.constant(rate, tf.float32)), on_tile)
+        return self._run_coder(which, (strings, shape, self.rate_tensor(rate)), on_tile)
+
+    def coding_context(self, rate: tf.Tensor):
+        """A context the transforms run in at `rate` outside the coding graphs (`zoo.effort`):
+        none here; a λ-parameterized model's transforms read λ from it."""
+        return contextlib.nullcontext()
+
+    def rate_tensor(self, rate: float | None) -> tf.Tensor:
+        """The coding graphs' scalar rate input: the checked rate (`check_rate`), or 0 for
+        a fixed-rate model, whose graphs ignore it (a SavedModel signature has no None)."""
+        rate = self.check_rate(rate)
+        return tf.constant(0.0 if rate is None else rate, tf.float32)
 
 
 DECOMPRESS_FUNCTIONS = (

@@ -9,10 +9,10 @@ al. 2018, appendix 6.1, as in tensorflow-compression's `bls2017.py`).
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 from zoo import layers, tfc_adapter
-from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
+from zoo.latent_codecs import FactorizedCodec
+from zoo.models.base import TrainingDefaults
+from zoo.models.latent import LatentCodecModel
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
@@ -21,52 +21,20 @@ TRAINING = TrainingDefaults(
 )
 
 
-class FactorizedPrior(CompressionModel):
+class FactorizedPrior(LatentCodecModel):
     """GDN transforms with a learned factorized entropy model on the latents."""
-
-    num_payloads = 1
 
     def __init__(self, num_filters: int, num_latents: int, nonlinearity: str = "gdn", **kw):
         super().__init__(**kw)
+        self.num_latents = int(num_latents)
         self.analysis = layers.analysis_transform(num_filters, num_latents, nonlinearity)
         self.synthesis = layers.synthesis_transform(num_filters, nonlinearity)
-        self.entropy_model = tfc_adapter.FactorizedEntropyModel(num_latents)
+        self.latent_codec = FactorizedCodec(
+            tfc_adapter.FactorizedEntropyModel(num_latents), name="latent_codec")
 
-    def forward(self, x, training):
-        y = self.analysis(x / 255.0)
-        y_hat, bits = self.bottleneck(y, lambda v: self.entropy_model(v, training), training)
-        return self.synthesis(y_hat) * 255.0, bits
-
-    def _encode(self, x, rate):
-        return self._encode_latents(self.analyze(x), None, rate)
-
-    def _encode_latents(self, y, z, rate):
-        """Codes given latents y (z: none in this family); `zoo.effort` refines them."""
-        strings = self.entropy_model.compress(y)
-        bits = self.entropy_model.coded_bits(self.entropy_model.quantize(y))
-        return [strings[0]], bits[0]
-
-    def _decode(self, strings, shape, rate):
-        y_hat = self.entropy_model.decompress(strings[0][None], ceil_div(shape, 16))
-        return self.synthesize(y_hat)
-
-    # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
-
-    def symbol_specs(self) -> dict[str, tf.TensorSpec]:
-        """Integer latents `synthesis_from_symbols` takes, for a fixed input signature."""
-        c = self.entropy_model.channels
-        return {"y_symbols": tf.TensorSpec([1, None, None, c], tf.int32, name="y_symbols")}
-
-    def analysis_to_symbols(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Integers the range coder codes (per channel) for images [1, H, W, 3] on 0..255."""
-        y = self.analysis(x / 255.0)
-        qoffset = self.entropy_model.tables_qoffset
-        return {"y_symbols": tf.cast(tf.round(y - qoffset), tf.int32)}
-
-    def synthesis_from_symbols(self, symbols: dict[str, tf.Tensor], shape: tf.Tensor) -> tf.Tensor:
-        """Reconstruction [1, H', W', 3] (0..255 floats) from decoded integer latents."""
-        y_hat = tf.cast(symbols["y_symbols"], tf.float32) + self.entropy_model.tables_qoffset
-        return self.synthesis(y_hat) * 255.0
+    @property
+    def entropy_model(self):
+        return self.latent_codec.entropy_model
 
 
 def filters_for(lmbda: float, metric: str, high_from: int) -> tuple[int, int]:

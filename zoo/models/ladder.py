@@ -269,7 +269,7 @@ class LadderNetwork(CompressionModel):
         z1 = samplers[1].decode(code1, mp, sp, seed, level=1)
         return self.synthesize(tf.constant(z1, tf.float32))
 
-    def compress(self, image, rate: float = 0.0, on_tile=None, estimate: bool = True):
+    def compress(self, image, rate: float | None = None, on_tile=None, estimate: bool = True):
         """uint8 [H, W, 3] -> (payload strings [levels], coded bits); eager."""
         self.build_coders()
         self._on_tile = on_tile
@@ -280,7 +280,7 @@ class LadderNetwork(CompressionModel):
             self._on_tile = None
         return tf.stack(strings), bits
 
-    def decompress(self, strings, shape, rate: float = 0.0, portable: bool = False,
+    def decompress(self, strings, shape, rate: float | None = None, portable: bool = False,
                    padded: bool = True, on_tile=None):
         """Payload strings and [H, W] -> uint8 [H, W, 3]; eager (see `CompressionModel`)."""
         self.build_coders()

@@ -27,7 +27,6 @@ and β scales the unit step at test time exactly as above.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +35,7 @@ import tensorflow as tf
 
 from zoo import layers, tfc_adapter
 from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
+from zoo.rates import RateSpec
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
@@ -62,9 +62,6 @@ class LearnedStep(CompressionModel):
     """
 
     num_payloads = 1
-    rate_parameter = "beta"
-    #: β = 1: the steps as learned, the model's highest rate.
-    default_rate = 1.0
 
     def __init__(
         self,
@@ -82,7 +79,8 @@ class LearnedStep(CompressionModel):
         low, high = (float(b) for b in beta_range)
         if not 0 < low <= 1.0 <= high:
             raise ValueError(f"beta_range must satisfy 0 < low <= 1 <= high, got {beta_range}")
-        self.rate_range = (low, high)
+        # β = 1: the steps as learned, the model's highest rate.
+        self.rate_spec = RateSpec("beta", low, high, default=1.0)
         self.num_latents = int(num_latents)
         self.learn_step = bool(learn_step)
         self.analysis = layers.analysis_transform(num_filters, num_latents, "gdn")
@@ -169,16 +167,6 @@ class LearnedStep(CompressionModel):
         return self._synthesize(z_hat * self.step_sizes + self.latent_mean), bits
 
     # Coding -----------------------------------------------------------------------------
-
-    def check_rate(self, rate: float) -> float:
-        """β must be finite and inside `rate_range` (the paper's 1 to 10 by default)."""
-        low, high = self.rate_range
-        rate = float(rate)
-        if not (math.isfinite(rate) and low * (1 - 1e-9) <= rate <= high * (1 + 1e-9)):
-            raise ValueError(
-                f"{self.registry_name}: β={rate:g} is outside its range [{low:g}, {high:g}]"
-            )
-        return rate
 
     def _encode(self, x, rate):
         z = (self.latents(x) - self.latent_mean) / (rate * self.step_sizes)

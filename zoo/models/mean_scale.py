@@ -28,6 +28,8 @@ TRAINING = TrainingDefaults(
 class MeanScaleHyperprior(ScaleHyperprior):
     """The hyperprior predicts both the mean and the scale of each latent's Gaussian."""
 
+    means = True
+
     def _make_hyper_analysis(self, num_filters, hyper):
         return layers.hyper_analysis_transform(num_filters, hyper, "leaky_relu")
 
@@ -38,14 +40,6 @@ class MeanScaleHyperprior(ScaleHyperprior):
             num_filters, 2 * num_latents, "leaky_relu", middle_filters=num_filters * 3 // 2,
             bias_initializer=tf.keras.initializers.Constant(bias),
         )
-
-    def _hyper_input(self, y):
-        return y
-
-    def _hyper_params(self, z_hat, y_shape):
-        params = self.tiled(lambda t: self.run(self.hyper_synthesis, t), z_hat, 1, 4, y_shape)
-        loc, index = tf.split(params, 2, axis=-1)
-        return loc, index
 
 
 @register_model("mean_scale", training=TRAINING)

@@ -1,0 +1,88 @@
+"""`zoo.latent_codecs`: one `code` method per codec, whose ENCODE and DECODE passes are
+the same code; the families built from them keep their weights files' keys."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.latent_codecs import DECODE, ENCODE, TRAIN, Payloads, Step
+from zoo.models.latent import LatentCodecModel
+
+FAMILIES = ["factorized_tiny", "hyperprior_tiny", "mean_scale_tiny", "channelwise_tiny",
+            "joint_tiny", "hyperprior_vr_tiny", "factorized_vr_tiny"]
+
+
+def test_payloads_and_steps_refuse_misuse():
+    payloads = Payloads(("y", "z"))
+    payloads.put("y", tf.constant(b"a"))
+    with pytest.raises(ValueError, match="written twice"):
+        payloads.put("y", tf.constant(b"b"))
+    with pytest.raises(ValueError, match="never written"):
+        payloads.ordered()
+    with pytest.raises(ValueError, match="no payload"):
+        payloads.get("z")
+    with pytest.raises(ValueError, match="strings for the payloads"):
+        Payloads(("y", "z"), [tf.constant(b"a")])
+    with pytest.raises(ValueError, match="mode"):
+        Step("sideways")
+    with pytest.raises(ValueError, match="payloads"):
+        Step(ENCODE)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        Step(TRAIN, dtype=tf.float16)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_decode_step_reproduces_the_encoder_latents(name, odd_image):
+    """The codec's ENCODE pass returns the ŷ its DECODE pass rebuilds from the strings,
+    and the payloads come out in the codec's layout."""
+    model = zoo.create_model(name)
+    codec = zoo.Codec(model)  # builds the coding tables
+    assert isinstance(model, LatentCodecModel)
+    x = tf.constant(odd_image[None], tf.float32)  # 37×53, padded to a 64×80 grid
+    x = tf.pad(x, [[0, 0], [0, 64 - 37], [0, 80 - 53], [0, 0]], mode="SYMMETRIC")
+    shape = tf.constant([64, 80]) // model.latent_factor
+    with model.coding_context(model.rate_tensor(None)):
+        y = model.analysis(x / 255.0)
+        written = Payloads(model.latent_codec.layout)
+        y_enc, bits = model.latent_codec.code(model.step(ENCODE, written), y, shape)
+        strings = written.ordered()
+        read = Payloads(model.latent_codec.layout, strings)
+        y_dec, none = model.latent_codec.code(model.step(DECODE, read), None, shape)
+    assert none is None and len(strings) == model.num_payloads
+    np.testing.assert_array_equal(y_enc.numpy(), y_dec.numpy())
+    # The estimate counts the bits the strings actually take (within the coder's overhead).
+    actual = 8 * sum(len(s.numpy()) for s in strings)
+    assert 0 < float(bits[0]) and actual <= 1.1 * float(bits[0]) + 64 * len(strings)
+    # And a file of the model decodes to the same pixels as the encoder expects.
+    data, expected = codec.compress_with_reconstruction(odd_image[:37, :53])
+    np.testing.assert_array_equal(codec.decompress(data), expected)
+
+
+@pytest.mark.parametrize("name", ["hyperprior_tiny", "channelwise_tiny", "joint_tiny"])
+def test_a_portable_decode_step_is_float64(name):
+    model = zoo.create_model(name)
+    zoo.Codec(model)
+    x = tf.random.stateless_uniform([1, 64, 64, 3], [3, 4], 0.0, 255.0)
+    y = model.analysis(x / 255.0)
+    shape = tf.constant([4, 4])
+    written = Payloads(model.latent_codec.layout)
+    model.latent_codec.code(model.step(ENCODE, written), y, shape)
+    read = Payloads(model.latent_codec.layout, written.ordered())
+    y_hat, _ = model.latent_codec.code(model.step(DECODE, read, dtype=tf.float64), None, shape)
+    assert y_hat.dtype == (tf.float32 if name == "hyperprior_tiny" else tf.float64)
+
+
+def test_latent_codecs_keep_the_families_variable_keys():
+    """The keys of the tiny families' legacy weights (written before the latent codecs)
+    are the keys of today's models: the weights load unchanged."""
+    import pathlib
+
+    from zoo import weights
+
+    legacy = pathlib.Path(__file__).parent / "data" / "legacy"
+    for name in FAMILIES:
+        path = legacy / f"{name}.weights.npz"
+        _, arrays = weights.read(path.read_bytes(), str(path))
+        model = weights.load(path)
+        assert sorted(weights.variable_arrays(model)) == sorted(arrays)

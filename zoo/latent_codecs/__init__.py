@@ -1,0 +1,37 @@
+"""Latent codecs: the entropy models between a family's analysis and synthesis.
+
+    image ─analysis─> y ─latent codec─> ŷ ─synthesis─> image'
+                          │  code(step, y, shape): TRAIN / ENCODE / DECODE / RELAX
+                          └─ payloads, in the codec's `layout`
+
+The pieces (`core`, `entropy`, `hyperprior`):
+  FactorizedCodec      a learned density per channel (factorized prior; side latents)
+  ConditionalStream    a scale-indexed Gaussian/Laplace conditional, coded in pieces
+  HyperpriorCodec      side latents z → (μ,) σ of y (scale and mean-scale hyperpriors)
+  ChannelSlicesCodec   the hyperprior's side path, then y in channel slices with LRP
+
+A family (`zoo.models.latent.LatentCodecModel`) is transforms plus one of these; `Codec`,
+the portable decoder (`Step.dtype` float64), `zoo.effort` (RELAX) and the core-ops
+transform servable (`to_symbols`, `symbol_layout`) all drive that one object.
+"""
+
+from zoo.latent_codecs.core import (
+    DECODE,
+    ENCODE,
+    MODES,
+    RELAX,
+    TRAIN,
+    LatentCodec,
+    Latents,
+    Payloads,
+    Step,
+    add_bits,
+)
+from zoo.latent_codecs.entropy import ConditionalStream, FactorizedCodec, clip_index
+from zoo.latent_codecs.hyperprior import ChannelSlicesCodec, HyperpriorCodec
+
+__all__ = [
+    "DECODE", "ENCODE", "MODES", "RELAX", "TRAIN", "ChannelSlicesCodec", "ConditionalStream",
+    "FactorizedCodec", "HyperpriorCodec", "LatentCodec", "Latents", "Payloads", "Step",
+    "add_bits", "clip_index",
+]
