@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -100,7 +101,8 @@ def test_decoding_in_a_fresh_process_gives_the_same_samples(tmp_path):
         import importlib.util
         import sys
         import numpy as np
-        spec = importlib.util.spec_from_file_location("cs", {cs.__file__!r})
+        spec = importlib.util.spec_from_file_location(
+            "cs", {cs.__file__!r}, submodule_search_locations=[{os.path.dirname(cs.__file__)!r}])
         cs = sys.modules["cs"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(cs)
         assert "tensorflow" not in sys.modules

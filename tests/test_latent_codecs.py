@@ -10,7 +10,8 @@ from zoo.latent_codecs import DECODE, ENCODE, TRAIN, Payloads, Step
 from zoo.models.latent import LatentCodecModel
 
 FAMILIES = ["factorized_tiny", "hyperprior_tiny", "mean_scale_tiny", "channelwise_tiny",
-            "joint_tiny", "hyperprior_vr_tiny", "factorized_vr_tiny"]
+            "joint_tiny", "hyperprior_vr_tiny", "factorized_vr_tiny", "learned_step_tiny",
+            "gdn_fixed_step_tiny", "vq_tiny"]
 
 
 def test_payloads_and_steps_refuse_misuse():
@@ -59,7 +60,8 @@ def test_decode_step_reproduces_the_encoder_latents(name, odd_image):
     np.testing.assert_array_equal(codec.decompress(data), expected)
 
 
-@pytest.mark.parametrize("name", ["hyperprior_tiny", "channelwise_tiny", "joint_tiny"])
+@pytest.mark.parametrize("name", ["hyperprior_tiny", "channelwise_tiny", "joint_tiny",
+                                  "gdn_fixed_step_tiny"])
 def test_a_portable_decode_step_is_float64(name):
     model = zoo.create_model(name)
     zoo.Codec(model)

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import zoo
 from zoo import container
-from zoo.variable_rate import PARAMETERIZATIONS, LambdaFunction, geometric_mean
+from zoo.lambda_layers import PARAMETERIZATIONS, LambdaFunction, geometric_mean
 
 LOW, HIGH = 0.0018, 0.0483
 RATES = (LOW, 0.0093, HIGH)

@@ -96,7 +96,7 @@ def parse_effort(effort: str | int) -> int:
 
 def supports(model) -> bool:
     """Families made of transforms and a latent codec (`zoo.latent_codecs`) relax it."""
-    return isinstance(model, LatentCodecModel)
+    return isinstance(model, LatentCodecModel) and model.latent_codec.relaxable
 
 
 #: Largest image (pixels) refined in one piece: refinement back-propagates through the
@@ -185,7 +185,7 @@ class _Refiner:
     def _analyse(self, x, rate):
         model = self.model
         with self._context(rate):
-            y = model.analysis(pad_to_stride(x, model.stride) / 255.0)
+            y = model.analysis(model.to_unit(pad_to_stride(x, model.stride)))
             return [y, *self._side_latents(y)]
 
     def _side_latents(self, y):
@@ -208,7 +208,7 @@ class _Refiner:
         y, *side = latents
         y_tilde, bits = model.latent_codec.code(
             model.step(RELAX, relax=relaxed), y, tf.shape(y)[1:3], side or None)
-        return model.synthesis(y_tilde) * 255.0, bits
+        return model.from_unit(model.synthesis(y_tilde)), bits
 
     def _loss(self, x, latents, tau, lmbda, seed):
         x_hat, bits = self._forward(latents, tau, seed)

@@ -4,11 +4,14 @@
                           │  code(step, y, shape): TRAIN / ENCODE / DECODE / RELAX
                           └─ payloads, in the codec's `layout`
 
-The pieces (`core`, `entropy`, `hyperprior`):
-  FactorizedCodec      a learned density per channel (factorized prior; side latents)
-  ConditionalStream    a scale-indexed Gaussian/Laplace conditional, coded in pieces
-  HyperpriorCodec      side latents z → (μ,) σ of y (scale and mean-scale hyperpriors)
-  ChannelSlicesCodec   the hyperprior's side path, then y in channel slices with LRP
+The pieces (`core`, `entropy`, `hyperprior`, `context`, `steps`, `vq`):
+  FactorizedCodec        a learned density per channel (factorized prior; side latents)
+  ConditionalStream      a scale-indexed Gaussian/Laplace conditional, coded in pieces
+  HyperpriorCodec        side latents z → (μ,) σ of y (scale and mean-scale hyperpriors)
+  ChannelSlicesCodec     the hyperprior's side path, then y in channel slices with LRP
+  SpatialContextCodec    a mean-scale hyperprior plus a masked spatial context (joint)
+  QuantizationStepCodec  learned per-channel steps × β under a Laplace (learned_step)
+  VQCodec                nearest-embedding codes under a learned categorical (vq)
 
 A family (`zoo.models.latent.LatentCodecModel`) is transforms plus one of these; `Codec`,
 the portable decoder (`Step.dtype` float64), `zoo.effort` (RELAX) and the core-ops
@@ -29,9 +32,11 @@ from zoo.latent_codecs.core import (
 )
 from zoo.latent_codecs.entropy import ConditionalStream, FactorizedCodec, clip_index
 from zoo.latent_codecs.hyperprior import ChannelSlicesCodec, HyperpriorCodec
+from zoo.latent_codecs.steps import QuantizationStepCodec
+from zoo.latent_codecs.vq import VectorQuantizer, VQCodec
 
 __all__ = [
     "DECODE", "ENCODE", "MODES", "RELAX", "TRAIN", "ChannelSlicesCodec", "ConditionalStream",
     "FactorizedCodec", "HyperpriorCodec", "LatentCodec", "Latents", "Payloads", "Step",
-    "add_bits", "clip_index",
+    "QuantizationStepCodec", "VQCodec", "VectorQuantizer", "add_bits", "clip_index",
 ]

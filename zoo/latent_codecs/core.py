@@ -101,6 +101,7 @@ class Step:
       proxy_kind, alpha: which proxy `proxy` is ("noise", "ste", "soft_round") and the
         soft-rounding sharpness, for a codec whose means depend on its own perturbed
         latents (a spatial context model cannot centre the proxy beforehand).
+      rate: the value of the model's `RateSpec` being coded (learned steps' β), or None.
     """
 
     mode: str
@@ -112,6 +113,7 @@ class Step:
     relax: Callable | None = None
     proxy_kind: str = "noise"
     alpha: tf.Tensor | None = None
+    rate: tf.Tensor | None = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -152,6 +154,8 @@ class LatentCodec(tf.keras.Model, abc.ABC):
     #: the coder (`to_symbols`, `from_symbols`, `symbol_layout`: the core-ops transform
     #: servable); not so where a latent's parameters depend on decoded latents.
     has_symbols: bool = False
+    #: Whether RELAX mode exists (`zoo.effort` refines the latents of such codecs).
+    relaxable: bool = True
 
     def side_latents(self, step: Step, y: tf.Tensor) -> list[tf.Tensor]:
         """The codec's own latents computed from y (a hyperprior's z); `zoo.effort`

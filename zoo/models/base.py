@@ -96,6 +96,8 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
     #: Whether the model has the integer-latent interface of the core-ops transform
     #: servable (`zoo.models.latent.LatentCodecModel`).
     has_symbols: bool = False
+    #: The transforms see pixels as x/255 − `pixel_offset` (`to_unit`, `from_unit`).
+    pixel_offset: float = 0.0
 
     def __init__(
         self,
@@ -262,25 +264,32 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         self.halo = self.halo if halo is None else int(halo)
         self._coding_fns.clear()
 
-    def analyze(self, x: tf.Tensor, offset: float = 0.0) -> tf.Tensor:
-        """`analysis` of images [1, H, W, 3] (uint8 or 0..255 floats) scaled to
-        x/255 − offset, tile by tile (`zoo.tiling`). In the coding graphs, at the
-        `coded_shape`: each tile reads the padding of `pad_to_stride` ("replicate") itself,
-        so no padded copy of the photo is made."""
+    def to_unit(self, x: tf.Tensor) -> tf.Tensor:
+        """Pixels (uint8 or 0..255 floats) as the analysis sees them: x/255 − offset."""
+        x = tf.cast(x, tf.float32) / 255.0
+        return x - self.pixel_offset if self.pixel_offset else x
+
+    def from_unit(self, x_hat: tf.Tensor) -> tf.Tensor:
+        """The synthesis' output on 0..255 (floats): (x̂ + offset)·255."""
+        return (x_hat + self.pixel_offset if self.pixel_offset else x_hat) * 255.0
+
+    def analyze(self, x: tf.Tensor) -> tf.Tensor:
+        """`analysis` of images [1, H, W, 3] (uint8 or 0..255 floats) `to_unit`, tile by
+        tile (`zoo.tiling`). In the coding graphs, at the `coded_shape`: each tile reads
+        the padding of `pad_to_stride` ("replicate") itself, so no padded copy of the
+        photo is made."""
         def transform(tile):
-            tile = tf.cast(tile, tf.float32) / 255.0
-            return self.analysis(tile - offset if offset else tile)
+            return self.analysis(self.to_unit(tile))
 
         grid = self.coded_shape(tf.shape(x)[1:3]) // self.latent_factor if self._tiled else None
         return tiling.apply(transform, x, self.latent_factor, 1, self.tile, self.halo,
                             on_tile=self._on_tile, grid=grid)
 
-    def synthesize(self, y_hat: tf.Tensor, offset: float = 0.0) -> tf.Tensor:
-        """uint8 pixels [1, H', W', 3] of `synthesis`(ŷ) + offset, scaled by 255, tile by
-        tile; in float64 in the portable decoder (`run`)."""
+    def synthesize(self, y_hat: tf.Tensor) -> tf.Tensor:
+        """uint8 pixels [1, H', W', 3] of `synthesis`(ŷ) `from_unit`, tile by tile; in
+        float64 in the portable decoder (`run`)."""
         def transform(tile):
-            x_hat = self.run(self.synthesis, tile)
-            return to_pixels((x_hat + offset if offset else x_hat) * 255.0)
+            return to_pixels(self.from_unit(self.run(self.synthesis, tile)))
 
         return tiling.apply(transform, y_hat, 1, self.latent_factor, self.tile, self.halo,
                             dtype=tf.uint8, on_tile=self._on_tile, size=self._output_size)

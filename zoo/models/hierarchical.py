@@ -200,7 +200,7 @@ class HierarchicalModel(CompressionModel):
         return shapes
 
     def _bottom_up(self, x: tf.Tensor, coding: bool = False) -> list[tf.Tensor]:
-        features = [self.analyze(x) if coding else self.analysis(x / 255.0)]
+        features = [self.analyze(x) if coding else self.analysis(self.to_unit(x))]
         for block in self.hyper_analysis:
             features.append(block(features[-1]))
         return features
@@ -257,7 +257,7 @@ class HierarchicalModel(CompressionModel):
             h = run(self.merges[level], h, y_hat)
         if coding:  # uint8 pixels, in tiles; float64 in the portable decoder
             return self.synthesize(h if self._float64 else tf.cast(h, tf.float32)), collected, latents
-        return self.synthesis(tf.cast(h, tf.float32)) * 255.0, collected, latents
+        return self.from_unit(self.synthesis(tf.cast(h, tf.float32))), collected, latents
 
     # Training ---------------------------------------------------------------------------
 

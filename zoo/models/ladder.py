@@ -149,7 +149,7 @@ class LadderNetwork(CompressionModel):
     # Networks ---------------------------------------------------------------------------
 
     def _bottom_up(self, x, coding=False):
-        return _split_stats(self.analyze(x) if coding else self.analysis(x / 255.0))
+        return _split_stats(self.analyze(x) if coding else self.analysis(self.to_unit(x)))
 
     def _posterior2(self, mx):
         return _split_stats(self.hyper_analysis(mx))
@@ -171,7 +171,7 @@ class LadderNetwork(CompressionModel):
             m1, s1, mp, sp = mx, sx, tf.zeros_like(mx), tf.ones_like(sx)
         z1 = m1 + s1 * tf.random.normal(tf.shape(m1)) if training else m1
         bits += _gaussian_kl_bits(m1, s1, mp, sp)
-        return self.synthesis(z1) * 255.0, bits
+        return self.from_unit(self.synthesis(z1)), bits
 
     def rd_losses(self, x, training=True, lmbda=None):
         """Like the base class, with distortion = Laplace NLL (bits/pixel) or MSE and the

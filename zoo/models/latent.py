@@ -32,18 +32,18 @@ class LatentCodecModel(CompressionModel):
         return self.latent_codec.index_guarded
 
     def step(self, mode: str, payloads: Payloads | None = None, training: bool = False,
-             dtype: tf.DType = tf.float32, relax=None) -> Step:
+             dtype: tf.DType = tf.float32, relax=None, rate=None) -> Step:
         """A `Step` of the latent codec with this model's proxy and tiling."""
         return Step(mode, dtype, training, self.bottleneck, self.tiled, payloads, relax,
-                    self.proxy, self.soft_round_alpha)
+                    self.proxy, self.soft_round_alpha, rate)
 
     # Training ---------------------------------------------------------------------------
 
     def forward(self, x, training):
-        y = self.analysis(x / 255.0)
+        y = self.analysis(self.to_unit(x))
         y_hat, bits = self.latent_codec.code(self.step(TRAIN, training=training), y,
                                              tf.shape(y)[1:3])
-        return self.synthesis(y_hat) * 255.0, bits
+        return self.from_unit(self.synthesis(y_hat)), bits
 
     # Coding -----------------------------------------------------------------------------
 
@@ -54,14 +54,15 @@ class LatentCodecModel(CompressionModel):
         """Codes latents y and the codec's side latents (computed from y when `side` is
         None; `zoo.effort` passes refined ones). Returns (payload strings, bits)."""
         payloads = Payloads(self.latent_codec.layout)
-        _, bits = self.latent_codec.code(self.step(ENCODE, payloads), y, tf.shape(y)[1:3], side)
+        _, bits = self.latent_codec.code(self.step(ENCODE, payloads, rate=rate), y,
+                                         tf.shape(y)[1:3], side)
         return payloads.ordered(), bits[0]
 
     def _decode(self, strings, shape, rate):
         payloads = Payloads(self.latent_codec.layout, strings)
         dtype = tf.float64 if self._float64 else tf.float32
-        y_hat, _ = self.latent_codec.code(self.step(DECODE, payloads, dtype=dtype), None,
-                                          ceil_div(shape, self.latent_factor))
+        y_hat, _ = self.latent_codec.code(self.step(DECODE, payloads, dtype=dtype, rate=rate),
+                                          None, ceil_div(shape, self.latent_factor))
         return self.synthesize(y_hat)
 
     # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
@@ -91,11 +92,11 @@ class LatentCodecModel(CompressionModel):
 
     def analysis_to_symbols(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
         """Integers and coding parameters for images [1, H, W, 3] on 0..255."""
-        return self._symbols().to_symbols(self.step(TRAIN), self.analysis(x / 255.0))
+        return self._symbols().to_symbols(self.step(TRAIN), self.analysis(self.to_unit(x)))
 
     def synthesis_from_symbols(self, symbols: dict[str, tf.Tensor], shape: tf.Tensor) -> tf.Tensor:
         """Reconstruction [1, H', W', 3] (0..255 floats) from decoded integer latents."""
-        return self.synthesis(self._symbols().from_symbols(self.step(TRAIN), symbols)) * 255.0
+        return self.from_unit(self.synthesis(self._symbols().from_symbols(self.step(TRAIN), symbols)))
 
     def coding_tables(self) -> dict[str, tf.Tensor]:
         """The range coding tables of the payloads, keyed `<payload>_cdf(_offset)`."""

@@ -18,7 +18,8 @@ Coding at any β without refitting: if z ~ Laplace(0, s) then z/β ~ Laplace(0, 
 the learned density, moved to the step β·Δ, is the same family with scale s/β. The scale
 is snapped to a fixed log-spaced table (`tfc_adapter.LaplaceConditional`), whose range
 coding tables are built once and saved with the weights: encoder and decoder compute
-the same integer table index per channel from β (carried by the container) and s.
+the same integer table index per channel from β (carried by the container) and s. The
+coding path is `zoo.latent_codecs.steps.QuantizationStepCodec`.
 
 `gdn_fixed_step` is the paper's third case: Δ = 1 is not learned, a GDN after the
 analysis and an IGDN before the synthesis allocate bits instead (Ballé et al. 2017),
@@ -34,7 +35,9 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import layers, tfc_adapter
-from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
+from zoo.latent_codecs.steps import QuantizationStepCodec
+from zoo.models.base import TrainingDefaults
+from zoo.models.latent import LatentCodecModel
 from zoo.rates import RateSpec
 from zoo.registry import register_model
 
@@ -48,7 +51,7 @@ TRAINING = TrainingDefaults(
 BETA_RANGE = (1.0, 10.0)
 
 
-class LearnedStep(CompressionModel):
+class LearnedStep(LatentCodecModel):
     """GDN transforms, one quantization step per channel, steps scaled by β at test time.
 
     Args:
@@ -60,8 +63,6 @@ class LearnedStep(CompressionModel):
       beta_range: the β a file may use; (1, 10) as in the paper.
       num_scales, scale_min, scale_max: the Laplace scale table of the coder.
     """
-
-    num_payloads = 1
 
     def __init__(
         self,
@@ -85,54 +86,35 @@ class LearnedStep(CompressionModel):
         self.learn_step = bool(learn_step)
         self.analysis = layers.analysis_transform(num_filters, num_latents, "gdn")
         self.synthesis = layers.synthesis_transform(num_filters, "gdn")
-        # Seed 001 case 3: the normalizations φ_e, φ_d around the quantizer.
-        self.normalization = self.denormalization = None
-        if normalization:
-            self.normalization = layers.nonlinearity("gdn", name="normalization")
-            self.denormalization = layers.nonlinearity("gdn", inverse=True, name="denormalization")
-            # Built here, outside any call: variable names (weights-file keys) then do not
-            # carry the model's process-unique name ("learned_step_3/normalization/...").
-            with tf.name_scope(""):
-                for gdn in (self.normalization, self.denormalization):
-                    gdn(tf.zeros([1, 1, 1, self.num_latents]))
+        self.latent_codec = QuantizationStepCodec(
+            num_latents, self._step_parameters, normalization, num_scales, scale_min, scale_max,
+            name="latent_codec")
         zeros = tf.zeros([self.num_latents])
-        # exp keeps Δ positive and makes its updates relative (a step is a scale).
+        # The codec's Δ (exp keeps it positive and its updates relative), s, and μ, the
+        # channel means of y (§3.1, stored with the weights, so free in the file).
         self.log_step = tf.Variable(zeros, trainable=self.learn_step, name="log_step")
         self.log_scale = tf.Variable(zeros, name="log_scale")
-        # Centering (§3.1): estimated on training images, stored with the weights, so
-        # it costs nothing in the file.
         self.latent_mean = tf.Variable(zeros, trainable=False, name="latent_mean")
-        self.conditional = tfc_adapter.LaplaceConditional(num_scales, scale_min, scale_max)
 
-    # Pieces -----------------------------------------------------------------------------
+    def _step_parameters(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        return self.log_step, self.log_scale, self.latent_mean
+
+    @property
+    def conditional(self) -> tfc_adapter.LaplaceConditional:
+        return self.latent_codec.conditional
+
+    @property
+    def normalization(self):
+        return self.latent_codec.normalization
 
     @property
     def step_sizes(self) -> tf.Tensor:
         """The quantization steps Δ [num_latents] at β = 1."""
-        return tf.exp(self.log_step)
+        return self.latent_codec.step_sizes
 
     def latents(self, x: tf.Tensor) -> tf.Tensor:
         """y for images on 0..255 (after the normalization, if any)."""
-        y = self.analyze(x)
-        return self.normalization(y) if self.normalization is not None else y
-
-    def _synthesize(self, y_hat: tf.Tensor) -> tf.Tensor:
-        """The training reconstruction on 0..255 (coding uses the tiled `synthesize`)."""
-        return self.synthesis(self._denormalize(y_hat)) * 255.0
-
-    def _denormalize(self, y_hat: tf.Tensor) -> tf.Tensor:
-        if self.denormalization is not None:
-            y_hat = self.run(self.denormalization, y_hat)
-        return y_hat
-
-    def _scale_index(self, beta) -> tf.Tensor:
-        """Continuous scale-table index per channel of the density of y/(βΔ)."""
-        return self.conditional.index_for_scale(tf.exp(self.log_scale) / beta)
-
-    def _coding_indexes(self, beta: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
-        # Nearest table scale (`coding_indexes` floors): the least biased snap of s/β.
-        indexes = self.conditional.coding_indexes(self._scale_index(beta) + 0.5)
-        return tf.broadcast_to(indexes, shape)
+        return self.latent_codec.normalize(self.analyze(x))
 
     def estimate_mean(self, images: Any) -> np.ndarray:
         """Sets μ to the channel means of y over `images`; returns them.
@@ -154,35 +136,6 @@ class LearnedStep(CompressionModel):
         mean = total / count
         self.latent_mean.assign(mean.astype(np.float32))
         return mean
-
-    # Training ---------------------------------------------------------------------------
-
-    def forward(self, x, training):
-        y = self.latents(x)
-        z = (y - self.latent_mean) / self.step_sizes
-        index = tf.broadcast_to(self._scale_index(1.0), tf.shape(z))
-        z_hat, bits = self.bottleneck(
-            z, lambda v: self.conditional(v, index, training=training), training
-        )
-        return self._synthesize(z_hat * self.step_sizes + self.latent_mean), bits
-
-    # Coding -----------------------------------------------------------------------------
-
-    def _encode(self, x, rate):
-        z = (self.latents(x) - self.latent_mean) / (rate * self.step_sizes)
-        indexes = self._coding_indexes(rate, tf.shape(z))
-        strings = self.conditional.compress(z, indexes)
-        bits = self.conditional.coded_bits(tf.round(z), indexes)
-        return [strings[0]], bits[0]
-
-    def _decode(self, strings, shape, rate):
-        z_shape = tf.concat([[1], ceil_div(shape, 16), [self.num_latents]], 0)
-        z_hat = self.conditional.decompress(strings[0][None], self._coding_indexes(rate, z_shape))
-        if self._float64:
-            step = tf.cast(rate, tf.float64) * tf.cast(self.step_sizes, tf.float64)
-            y_hat = tf.cast(z_hat, tf.float64) * step + tf.cast(self.latent_mean, tf.float64)
-            return self.synthesize(self._denormalize(y_hat))
-        return self.synthesize(self._denormalize(z_hat * (rate * self.step_sizes) + self.latent_mean))
 
 
 def _as_batches(images: Iterable[Any]) -> Iterable[Any]:

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import tensorflow as tf
 
-from zoo import layers, tfc_adapter
-from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
+from zoo import layers
+from zoo.latent_codecs.vq import VectorQuantizer, VQCodec
+from zoo.models.base import TrainingDefaults
+from zoo.models.latent import LatentCodecModel
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
@@ -42,8 +43,6 @@ TRAINING = TrainingDefaults(
     source="seed 000 §4: CIFAR-10 32×32, Adam (PyTorch defaults), 15 epochs (~12k steps at 64)",
 )
 
-#: Bits of the quantized CDF of q_c; the range coder's maximum, so rare codes stay cheap.
-CODER_PRECISION = tfc_adapter.RANGE_CODER_PRECISION
 _LN2 = math.log(2.0)
 
 
@@ -100,123 +99,12 @@ def synthesis_transform(num_filters: int, steps: int, blocks: int):
     return tf.keras.Sequential(stack, name="synthesis")
 
 
-class VectorQuantizer(tf.keras.layers.Layer):
-    """k learned embeddings of size m, a learned categorical q_c over them, and its coder.
+class VQCompressionModel(LatentCodecModel):
+    """Mentzer-style transforms with a learned codebook and a learned code distribution
+    (the coding path: `zoo.latent_codecs.vq.VQCodec`)."""
 
-    Latents [B, h, w, C] are read as [B, h, w, C/m] vectors of size m (channel groups).
-    """
-
-    def __init__(self, num_codes: int, vector_size: int, sigma: float = 1.0,
-                 name: str = "quantizer", **kw):
-        super().__init__(name=name, **kw)
-        self.num_codes = int(num_codes)
-        self.vector_size = int(vector_size)
-        self.sigma = float(sigma)
-        # Created here, not in build(): encoding calls methods other than call().
-        self.codebook = self.add_weight(
-            "codebook", [self.num_codes, self.vector_size],
-            initializer=tf.keras.initializers.RandomUniform(-1.0, 1.0),
-        )
-        self.logits = self.add_weight("logits", [self.num_codes], initializer="zeros")
-
-    def _vectors(self, z: tf.Tensor) -> tf.Tensor:
-        shape = tf.shape(z)
-        groups = z.shape[-1] // self.vector_size
-        return tf.reshape(z, tf.concat([shape[:3], [groups, self.vector_size]], 0))
-
-    def squared_distances(self, vectors: tf.Tensor) -> tf.Tensor:
-        """‖z⁽ⁱ⁾ − e⁽ʲ⁾‖² for vectors [..., m] -> [..., k]."""
-        cross = tf.einsum("...m,km->...k", vectors, self.codebook)
-        d2 = (tf.reduce_sum(tf.square(vectors), -1, keepdims=True) - 2.0 * cross
-              + tf.reduce_sum(tf.square(self.codebook), -1))
-        return tf.maximum(d2, 0.0)  # expansion round-off can go slightly negative
-
-    def codes(self, z: tf.Tensor) -> tf.Tensor:
-        """Index of the nearest embedding per vector: int32 [B, h, w, C/m]."""
-        return tf.argmin(self.squared_distances(self._vectors(z)), -1, output_type=tf.int32)
-
-    def soft_assignments(self, vectors: tf.Tensor) -> tf.Tensor:
-        """p̂ = softmax(−σ‖z − e‖) over the k embeddings (eq. 9)."""
-        # ε keeps the gradient of the norm finite when z sits on an embedding.
-        dist = tf.sqrt(self.squared_distances(vectors) + 1e-9)
-        return tf.nn.softmax(-self.sigma * dist, axis=-1)
-
-    def embed(self, codes: tf.Tensor) -> tf.Tensor:
-        """Codes [B, h, w, G] -> dequantized latents ẑ [B, h, w, G·m]."""
-        vectors = tf.gather(self.codebook, codes)
-        shape = tf.shape(codes)
-        return tf.reshape(vectors, tf.concat([shape[:3], [shape[3] * self.vector_size]], 0))
-
-    def log2_q(self) -> tf.Tensor:
-        return tf.nn.log_softmax(self.logits) / _LN2
-
-    def hard_bits(self, codes: tf.Tensor) -> tf.Tensor:
-        """H = −Σ log₂ q_c(c) per image [B] (eq. 11 before averaging); trains q_c."""
-        return -tf.reduce_sum(tf.gather(self.log2_q(), codes), axis=(1, 2, 3))
-
-    def soft_bits(self, p_soft: tf.Tensor) -> tf.Tensor:
-        """S = −Σ p̂ · log₂ sg(q_c) per image [B] (eq. 12); trains the encoder and E."""
-        log2_q = tf.stop_gradient(self.log2_q())
-        return -tf.reduce_sum(p_soft * log2_q, axis=(1, 2, 3, 4))
-
-    def call(self, z: tf.Tensor, training: bool = False):
-        """Returns (latents for the synthesis, codes, hard bits [B], soft bits [B])."""
-        vectors = self._vectors(z)
-        codes = tf.argmin(self.squared_distances(vectors), -1, output_type=tf.int32)
-        z_hard = self.embed(codes)
-        p_soft = self.soft_assignments(vectors)
-        soft_bits = self.soft_bits(p_soft)
-        if training:
-            z_soft = tf.reshape(tf.einsum("...k,km->...m", p_soft, self.codebook), tf.shape(z))
-            # Forward: the hard choice; backward: the soft relaxation (eq. 4).
-            z_hard = tf.stop_gradient(z_hard - z_soft) + z_soft
-        return z_hard, codes, self.hard_bits(codes), soft_bits
-
-    # Range coding ------------------------------------------------------------------------
-
-    def build_coder(self, compute: bool = True) -> None:
-        """Quantized CDF of q_c, stored as variables (saved with the weights); idempotent."""
-        if hasattr(self, "tables_cdf"):
-            return
-        if compute:
-            pmf = tf.nn.softmax(tf.cast(self.logits, tf.float64)).numpy()
-            cdf, offset = tfc_adapter.categorical_tables(pmf[None], precision=CODER_PRECISION)
-        else:
-            cdf = offset = np.zeros([0], np.int32)
-        # Shape [None]: loading weights replaces tables of any length.
-        self.tables_cdf = tf.Variable(cdf, trainable=False, shape=[None], name="tables_cdf")
-        self.tables_cdf_offset = tf.Variable(
-            offset, trainable=False, shape=[None], name="tables_cdf_offset"
-        )
-
-    @property
-    def coder_ready(self) -> bool:
-        return hasattr(self, "tables_cdf")
-
-    def compress(self, codes: tf.Tensor) -> tf.Tensor:
-        """Codes [B, h, w, G] -> one string per image, every code under the one table q_c."""
-        return tfc_adapter.encode_indexed(
-            codes, tf.zeros_like(codes), self.tables_cdf, self.tables_cdf_offset
-        )
-
-    def decompress(self, strings: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
-        """Strings [B] and the code grid [B, h, w, G] -> codes; fails on invalid codes."""
-        codes = tfc_adapter.decode_indexed(
-            strings, tf.zeros(grid, tf.int32), self.tables_cdf, self.tables_cdf_offset
-        )
-        # The coder's escape mechanism can yield any integer from a foreign string.
-        checks = [
-            tf.debugging.assert_non_negative(codes, message="code index out of range"),
-            tf.debugging.assert_less(codes, self.num_codes, message="code index out of range"),
-        ]
-        with tf.control_dependencies(checks):
-            return tf.identity(codes)
-
-
-class VQCompressionModel(CompressionModel):
-    """Mentzer-style transforms with a learned codebook and a learned code distribution."""
-
-    num_payloads = 1
+    #: Images enter the transforms as x/255 − ½ (Mentzer et al.).
+    pixel_offset = 0.5
 
     def __init__(
         self,
@@ -251,19 +139,42 @@ class VQCompressionModel(CompressionModel):
         self.tile = max(768 // self.factor, 1)
         self.halo = 2 * int(num_res_blocks) + 4
         self.latent_channels = latent_channels
-        self.alpha, self.beta = float(alpha), float(beta)
         self.analysis = analysis_transform(num_filters, latent_channels, downsample_steps,
                                            num_res_blocks)
         self.synthesis = synthesis_transform(num_filters, downsample_steps, num_res_blocks)
-        self.quantizer = VectorQuantizer(num_codes, vector_size, sigma)
+        self.latent_codec = VQCodec(VectorQuantizer(num_codes, vector_size, sigma),
+                                    latent_channels // vector_size, alpha, beta,
+                                    name="latent_codec")
 
     @property
     def stride(self) -> int:
         return self.factor
 
     @property
+    def quantizer(self) -> VectorQuantizer:
+        return self.latent_codec.quantizer
+
+    @property
+    def alpha(self) -> float:
+        """Weight of the soft cross-entropy S in the training rate."""
+        return self.latent_codec.alpha
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self.latent_codec.alpha = float(value)
+
+    @property
+    def beta(self) -> float:
+        """Weight of the hard cross-entropy H in the training rate."""
+        return self.latent_codec.beta
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        self.latent_codec.beta = float(value)
+
+    @property
     def codes_per_position(self) -> int:
-        return self.latent_channels // self.quantizer.vector_size
+        return self.latent_codec.groups
 
     def codes_per_pixel(self) -> float:
         """Codes per image pixel (n / pixels), for `paper_lambda`."""
@@ -271,29 +182,9 @@ class VQCompressionModel(CompressionModel):
 
     def rate_terms(self, x: tf.Tensor, training: bool = True) -> dict[str, tf.Tensor]:
         """The pieces of the rate: `hard_bits`, `soft_bits` [B], `codes`, `x_hat`."""
-        z = self.analysis(tf.cast(x, tf.float32) / 255.0 - 0.5)
+        z = self.analysis(self.to_unit(x))
         z_q, codes, hard, soft = self.quantizer(z, training=training)
-        x_hat = (self.synthesis(z_q) + 0.5) * 255.0
-        return {"hard_bits": hard, "soft_bits": soft, "codes": codes, "x_hat": x_hat}
-
-    def forward(self, x, training):
-        terms = self.rate_terms(x, training)
-        if training:
-            bits = self.alpha * terms["soft_bits"] + self.beta * terms["hard_bits"]
-        else:
-            bits = terms["hard_bits"]  # the real rate (file size up to coder overhead)
-        return terms["x_hat"], bits
-
-    def _encode(self, x, rate):
-        z = self.analyze(x, offset=0.5)
-        codes = self.quantizer.codes(z)
-        strings = self.quantizer.compress(codes)
-        return [strings[0]], self.quantizer.hard_bits(codes)[0]
-
-    def _decode(self, strings, shape, rate):
-        grid = tf.concat([[1], ceil_div(shape, self.factor), [self.codes_per_position]], 0)
-        codes = self.quantizer.decompress(strings[0][None], grid)
-        return self.synthesize(self.quantizer.embed(codes), offset=0.5)
+        return {"hard_bits": hard, "soft_bits": soft, "codes": codes, "x_hat": self.from_unit(self.synthesis(z_q))}
 
 
 @register_model("vq", training=TRAINING)
