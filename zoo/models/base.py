@@ -19,6 +19,8 @@ from typing import Any
 import tensorflow as tf
 
 from zoo import layers, metrics, rates, tfc_adapter, tiling
+from zoo.errors import UnsupportedError
+from zoo.pixels import PAD_MODE, PAD_MODES, ceil_div, pad_to_stride, to_pixels
 from zoo.rates import RateSpec
 
 METRICS = ("mse", "ms-ssim")
@@ -98,6 +100,9 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
     has_symbols: bool = False
     #: The transforms see pixels as x/255 − `pixel_offset` (`to_unit`, `from_unit`).
     pixel_offset: float = 0.0
+    #: Whether `_encode`/`_decode` trace into tf.functions (coding graphs, SavedModels);
+    #: False runs them eagerly (NumPy coders: `zoo.models.ladder`), with no export.
+    graph_coded: bool = True
 
     def __init__(
         self,
@@ -161,13 +166,23 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         shape = tf.shape(x)
         bpp = bits / tf.cast(shape[1] * shape[2], tf.float32)
         err = metrics.mse(x, x_hat)
-        if self.metric == "mse":
-            distortion = err
-        else:
-            distortion = 1.0 - metrics.ms_ssim(x, tf.clip_by_value(x_hat, 0.0, 255.0))
+        distortion = self.distortion(x, x_hat, err)
+        weight = self.rate_weight(training)
+        rate_term = bpp if weight is None else weight * bpp
         lmbda = self.lmbda if lmbda is None else lmbda
-        loss = bpp + lmbda * distortion
+        loss = rate_term + lmbda * distortion
         return {"loss": loss, "bpp": bpp, "mse": err, "distortion": distortion, "x_hat": x_hat}
+
+    def distortion(self, x: tf.Tensor, x_hat: tf.Tensor, err: tf.Tensor) -> tf.Tensor:
+        """The distortion term [B] of the loss, given the MSE `err`: the MSE, or
+        1 − MS-SSIM for `metric="ms-ssim"`."""
+        if self.metric == "mse":
+            return err
+        return 1.0 - metrics.ms_ssim(x, tf.clip_by_value(x_hat, 0.0, 255.0))
+
+    def rate_weight(self, training: bool) -> tf.Tensor | None:
+        """A factor on the rate term of the loss (None: 1), e.g. a KL warm-up."""
+        return None
 
     def call(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         return self.rd_losses(x, training=training)
@@ -239,7 +254,7 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
 
     @property
     def coders_ready(self) -> bool:
-        return all(layer.coder_ready for layer in self.entropy_layers())
+        return self.built and all(layer.coder_ready for layer in self.entropy_layers())
 
     @abc.abstractmethod
     def _encode(self, x: tf.Tensor, rate: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor]:
@@ -382,13 +397,26 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
 
     def coding_function(self, which: str):
         """The tf.function with a fixed input signature for `compress` or `decompress`."""
+        if not self.graph_coded:
+            raise UnsupportedError(
+                f"{self.registry_name} codes eagerly (NumPy coders); it has no graph-mode "
+                "coder and cannot be exported as a SavedModel")
         if which not in self._coding_fns:
             spec = self._coding_spec(which)
             self._coding_fns[which] = tf.function(self._coding_graph(which), input_signature=spec)
         return self._coding_fns[which]
 
     def _run_coder(self, which: str, args, on_tile=None):
-        """Runs a coding function; with `on_tile`, a one-off trace that calls it per tile."""
+        """Runs a coding function; with `on_tile`, a one-off trace that calls it per tile.
+        An eager model (`graph_coded` False) runs the same Python function untraced."""
+        if not self.graph_coded:
+            self._on_tile = on_tile
+            try:
+                return self._coding_graph(which)(*args)
+            except (IndexError, OverflowError) as exc:  # NumPy coders on damaged data
+                raise ValueError(str(exc)) from None
+            finally:
+                self._on_tile = None
         if on_tile is None:
             return self.coding_function(which)(*args)
         fn = tf.function(self._coding_graph(which), input_signature=self._coding_spec(which))
@@ -441,60 +469,11 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         return tf.constant(0.0 if rate is None else rate, tf.float32)
 
 
+__all__ = [
+    "DECOMPRESS_FUNCTIONS", "PAD_MODE", "PAD_MODES", "CompressionModel", "TrainingDefaults",
+    "ceil_div", "pad_to_stride", "quality_index", "to_pixels",
+]
+
 DECOMPRESS_FUNCTIONS = (
     "decompress", "decompress_float64", "decompress_legacy", "decompress_legacy_float64",
 )
-
-#: How `pad_to_stride` fills the rows and columns it adds (chosen by measurement: see
-#: `results/padding/`).
-PAD_MODE = "replicate"
-PAD_MODES = ("replicate", "reflect", "zero")
-
-
-def ceil_div(value: tf.Tensor, factor: int) -> tf.Tensor:
-    """Latent size after `log2(factor)` stride-2 'same' convolutions."""
-    return (value + factor - 1) // factor
-
-
-def to_pixels(x_hat: tf.Tensor) -> tf.Tensor:
-    """Reconstruction on 0..255 (floats) -> uint8, rounded and clipped (uint8: as is)."""
-    if x_hat.dtype == tf.uint8:
-        return x_hat
-    return tf.cast(tf.round(tf.clip_by_value(x_hat, 0.0, 255.0)), tf.uint8)
-
-
-def pad_to_stride(x: tf.Tensor, stride: int, mode: str | None = None) -> tf.Tensor:
-    """Pads images [B, H, W, C] at the bottom and right to multiples of `stride`.
-
-    The transforms' 'same' stride-2 convolutions pad asymmetrically and by the parity of
-    each side, while the synthesis always doubles; only on multiples of `stride` do the
-    two agree, so the decoder's crop of its top-left corner is the image. `mode`:
-    "replicate" repeats the last row and column, "reflect" mirrors the image about its
-    last row and column (repeatedly, for images smaller than the padding), "zero" fills
-    with zeros (black).
-    """
-    mode = PAD_MODE if mode is None else mode
-    if mode not in PAD_MODES:
-        raise ValueError(f"padding mode must be one of {PAD_MODES}, got {mode!r}")
-    for axis in (1, 2):
-        size = tf.shape(x)[axis]
-        missing = ceil_div(size, stride) * stride - size
-        if mode == "zero":
-            paddings = [[0, 0]] * 4
-            paddings[axis] = [0, missing]
-            x = tf.pad(x, tf.stack([tf.stack(p) for p in paddings]))
-        elif mode == "replicate":
-            edge = tf.gather(x, [size - 1], axis=axis)
-            x = tf.concat([x, tf.repeat(edge, missing, axis=axis)], axis)
-        else:
-            x = _reflect(x, axis, size + missing)
-    return x
-
-
-def _reflect(x: tf.Tensor, axis: int, target: tf.Tensor) -> tf.Tensor:
-    """Mirror-extends `x` along `axis` to `target` (period 2(n−1); n = 1 replicates)."""
-    size = tf.shape(x)[axis]
-    period = tf.maximum(2 * (size - 1), 1)
-    position = tf.range(target) % period
-    index = tf.where(position < size, position, period - position)
-    return tf.gather(x, tf.minimum(index, size - 1), axis=axis)

@@ -31,9 +31,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from zoo import coded_sampling, layers, metrics, tfc_adapter
-from zoo.errors import BitstreamError, UnsupportedError, op_error_summary
-from zoo.models.base import CompressionModel, TrainingDefaults, pad_to_stride, to_pixels
+from zoo import coded_sampling, layers, tfc_adapter
+from zoo.models.base import CompressionModel, TrainingDefaults
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
@@ -67,7 +66,12 @@ def _split_stats(h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 class LadderNetwork(CompressionModel):
-    """Two-level PLN (or one-level VAE) with Gaussian latents and coded sampling."""
+    """Two-level PLN (or one-level VAE) with Gaussian latents and coded sampling.
+
+    The base class's contract with an eager coder (`graph_coded` False): `Codec` drives
+    `_encode`/`_decode` as for every family, untraced, and export is declined."""
+
+    graph_coded = False
 
     #: Coded sampling draws and codes every latent eagerly, with float64 statistics of the
     #: whole latent grid in NumPy (`zoo.coded_sampling`), so these models keep the limit
@@ -173,28 +177,23 @@ class LadderNetwork(CompressionModel):
         bits += _gaussian_kl_bits(m1, s1, mp, sp)
         return self.from_unit(self.synthesis(z1)), bits
 
-    def rd_losses(self, x, training=True, lmbda=None):
-        """Like the base class, with distortion = Laplace NLL (bits/pixel) or MSE and the
-        warm-up factor on the rate: loss = w(t)·bpp + λ·distortion (w = 1 after W steps)."""
-        x = tf.cast(x, tf.float32)
-        x_hat, bits = self.forward_any_size(x, training=training)
-        shape = tf.shape(x)
-        pixels = tf.cast(shape[1] * shape[2], tf.float32)
-        bpp = bits / pixels
-        err = metrics.mse(x, x_hat)
-        if self.likelihood == "laplace":
-            gamma = self.gamma()
-            nll = tf.abs(x - x_hat) / 255.0 / gamma + tf.math.log(2.0 * gamma)
-            distortion = tf.reduce_sum(nll, axis=(1, 2, 3)) / pixels / math.log(2.0)
-        else:
-            distortion = err
-        lmbda = self.lmbda if lmbda is None else lmbda
-        rate_term = bpp
-        if training and self.warmup_steps > 0:
-            rate_term = self.kl_weight() * bpp
-            self.warmup_step.assign_add(1)
-        loss = rate_term + lmbda * distortion
-        return {"loss": loss, "bpp": bpp, "mse": err, "distortion": distortion, "x_hat": x_hat}
+    def distortion(self, x, x_hat, err):
+        """Laplace NLL (bits/pixel) of x given x̂, or the MSE."""
+        if self.likelihood != "laplace":
+            return err
+        gamma = self.gamma()
+        nll = tf.abs(x - x_hat) / 255.0 / gamma + tf.math.log(2.0 * gamma)
+        pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+        return tf.reduce_sum(nll, axis=(1, 2, 3)) / pixels / math.log(2.0)
+
+    def rate_weight(self, training):
+        """The warm-up factor on the rate: loss = w(t)·bpp + λ·distortion (w = 1 after W
+        steps); each training call advances t."""
+        if not (training and self.warmup_steps > 0):
+            return None
+        weight = self.kl_weight()
+        self.warmup_step.assign_add(1)
+        return weight
 
     # Coding: numpy samplers, eager Python -------------------------------------------
 
@@ -204,21 +203,6 @@ class LadderNetwork(CompressionModel):
 
     def samplers(self) -> dict[int, object]:
         return coded_sampling.scheme_samplers(self.coding, self.index_pmf.numpy())
-
-    @property
-    def coders_ready(self) -> bool:
-        # No range coding tables to build; the weights exist once the model is built.
-        return self.built
-
-    def build_coders(self, compute: bool = True) -> None:
-        if not self.built:
-            self(tf.zeros([1, 64, 64, 3]), training=False)
-
-    def coding_function(self, which: str):
-        raise UnsupportedError(
-            f"{self.registry_name} codes latent samples with numpy samplers (shared "
-            "randomness); it has no graph-mode coder and cannot be exported as a SavedModel"
-        )
 
     def _encode(self, x, rate):
         """Eager: (payloads [level 1, level 2], coded bits of the samplers' codes)."""
@@ -268,32 +252,6 @@ class LadderNetwork(CompressionModel):
         code1 = samplers[1].unpack(data[0], mp.size)
         z1 = samplers[1].decode(code1, mp, sp, seed, level=1)
         return self.synthesize(tf.constant(z1, tf.float32))
-
-    def compress(self, image, rate: float | None = None, on_tile=None, estimate: bool = True):
-        """uint8 [H, W, 3] -> (payload strings [levels], coded bits); eager."""
-        self.build_coders()
-        self._on_tile = on_tile
-        try:
-            strings, bits = self._encode(
-                pad_to_stride(tf.convert_to_tensor(image)[None], self.stride), rate)
-        finally:
-            self._on_tile = None
-        return tf.stack(strings), bits
-
-    def decompress(self, strings, shape, rate: float | None = None, portable: bool = False,
-                   padded: bool = True, on_tile=None):
-        """Payload strings and [H, W] -> uint8 [H, W, 3]; eager (see `CompressionModel`)."""
-        self.build_coders()
-        shape = [int(v) for v in np.asarray(shape)]
-        coded = [-(-v // self.stride) * self.stride for v in shape] if padded else shape
-        self._float64, self._on_tile = bool(portable), on_tile
-        try:
-            x_hat = self._decode(list(strings), coded, rate)
-        except (ValueError, IndexError, OverflowError, tf.errors.OpError) as exc:
-            raise BitstreamError(f"payload failed to decode: {op_error_summary(exc)}") from None
-        finally:
-            self._float64, self._on_tile = False, None
-        return to_pixels(x_hat[0, : shape[0], : shape[1], :])
 
     # §3.5.1: the rejection-index table, estimated on training images -------------------
 
