@@ -11,7 +11,7 @@ from zoo.models.latent import LatentCodecModel
 
 FAMILIES = ["factorized_tiny", "hyperprior_tiny", "mean_scale_tiny", "channelwise_tiny",
             "joint_tiny", "hyperprior_vr_tiny", "factorized_vr_tiny", "learned_step_tiny",
-            "gdn_fixed_step_tiny", "vq_tiny"]
+            "gdn_fixed_step_tiny", "vq_tiny", "hierarchical_tiny"]
 
 
 def test_payloads_and_steps_refuse_misuse():

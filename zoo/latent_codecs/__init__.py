@@ -4,7 +4,7 @@
                           │  code(step, y, shape): TRAIN / ENCODE / DECODE / RELAX
                           └─ payloads, in the codec's `layout`
 
-The pieces (`core`, `entropy`, `hyperprior`, `context`, `steps`, `vq`):
+The pieces (`core`, `entropy`, `hyperprior`, `context`, `steps`, `vq`, `hierarchy`):
   FactorizedCodec        a learned density per channel (factorized prior; side latents)
   ConditionalStream      a scale-indexed Gaussian/Laplace conditional, coded in pieces
   HyperpriorCodec        side latents z → (μ,) σ of y (scale and mean-scale hyperpriors)
@@ -12,6 +12,7 @@ The pieces (`core`, `entropy`, `hyperprior`, `context`, `steps`, `vq`):
   SpatialContextCodec    a mean-scale hyperprior plus a masked spatial context (joint)
   QuantizationStepCodec  learned per-channel steps × β under a Laplace (learned_step)
   VQCodec                nearest-embedding codes under a learned categorical (vq)
+  HierarchyCodec         L levels coded top-down, each under a prior from those above
 
 A family (`zoo.models.latent.LatentCodecModel`) is transforms plus one of these; `Codec`,
 the portable decoder (`Step.dtype` float64), `zoo.effort` (RELAX) and the core-ops
@@ -31,6 +32,7 @@ from zoo.latent_codecs.core import (
     add_bits,
 )
 from zoo.latent_codecs.entropy import ConditionalStream, FactorizedCodec, clip_index
+from zoo.latent_codecs.hierarchy import HierarchyCodec
 from zoo.latent_codecs.hyperprior import ChannelSlicesCodec, HyperpriorCodec
 from zoo.latent_codecs.steps import QuantizationStepCodec
 from zoo.latent_codecs.vq import VectorQuantizer, VQCodec
@@ -38,5 +40,5 @@ from zoo.latent_codecs.vq import VectorQuantizer, VQCodec
 __all__ = [
     "DECODE", "ENCODE", "MODES", "RELAX", "TRAIN", "ChannelSlicesCodec", "ConditionalStream",
     "FactorizedCodec", "HyperpriorCodec", "LatentCodec", "Latents", "Payloads", "Step",
-    "QuantizationStepCodec", "VQCodec", "VectorQuantizer", "add_bits", "clip_index",
+    "HierarchyCodec", "QuantizationStepCodec", "VQCodec", "VectorQuantizer", "add_bits", "clip_index",
 ]

@@ -28,14 +28,16 @@ then the index guard of levels 1 … L−1 (`zoo.index_guard`).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
-from zoo import index_guard, layers, tfc_adapter
-from zoo.models.base import CompressionModel, TrainingDefaults, ceil_div
+from zoo import layers, tfc_adapter
+from zoo.latent_codecs import DECODE, ENCODE, Payloads
+from zoo.latent_codecs.hierarchy import HierarchyCodec
+from zoo.models.base import TrainingDefaults, ceil_div
 from zoo.models.factorized import filters_for
+from zoo.models.latent import LatentCodecModel
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
@@ -112,12 +114,12 @@ def _head(widths: Sequence[int], name: str) -> tf.keras.Sequential:
     return tf.keras.Sequential(stack, name=name)
 
 
-#: (level, y or None, μ, σ index) -> (ŷ, anything to collect); y is None when decoding.
-CodeLevel = Callable[[int, "tf.Tensor | None", tf.Tensor, tf.Tensor], tuple[tf.Tensor, object]]
-
-
-class HierarchicalModel(CompressionModel):
+class HierarchicalModel(LatentCodecModel):
     """`num_levels` latent levels; Gaussian conditionals below a factorized top level.
+
+    The levels' networks and entropy models form the latent codec
+    (`zoo.latent_codecs.hierarchy.HierarchyCodec`); the model is the first-level GDN
+    transforms around it.
 
     Args:
       num_filters: width of every feature map (transforms and ResNet blocks).
@@ -128,8 +130,6 @@ class HierarchicalModel(CompressionModel):
         2, 1, 2, … so a 6-level model codes its top level at 1/128 of the image size.
       num_scales, scale_min, scale_max: the Gaussian conditional's scale table.
     """
-
-    index_guarded = True
 
     def __init__(
         self,
@@ -157,7 +157,6 @@ class HierarchicalModel(CompressionModel):
         n = int(num_filters)
         hyper = int(num_hyper_latents or n)
         self.num_levels = num_levels
-        self.num_payloads = num_levels + 1  # a string per level, then the index guard
         self.level_strides = strides
         self.latent_channels = (int(num_latents),) + (hyper,) * (num_levels - 1)
         # Level 1 keeps the hyperprior's GDN transforms; its latent is a function of the
@@ -166,187 +165,72 @@ class HierarchicalModel(CompressionModel):
         self.synthesis = layers.synthesis_transform(n, "gdn")
         # hyper_analysis[i] maps f_{i+1} to f_{i+2}; hyper_synthesis[i] maps h_{i+2} to h_{i+1}
         # (1-based levels), i.e. both are indexed by the lower of the two levels.
-        self.hyper_analysis = [
-            _resample(n, s, up=False, name=f"hyper_analysis_{i + 2}") for i, s in enumerate(strides)
-        ]
-        self.hyper_synthesis = [
-            _resample(n, s, up=True, name=f"hyper_synthesis_{i + 1}") for i, s in enumerate(strides)
-        ]
-        self.posteriors = [
-            _head([c], name=f"posterior_{i + 1}") for i, c in enumerate(self.latent_channels)
-        ]
-        self.priors = [
-            _head([n, 2 * c], name=f"prior_{i + 1}") for i, c in enumerate(self.latent_channels[:-1])
-        ]
-        self.merges = [Merge(n, name=f"merge_{i + 1}") for i in range(num_levels - 1)]
-        self.top = tf.keras.Sequential(
-            [layers.conv(n, 3, name="conv"), ResidualBlock(n)], name=f"top_{num_levels}"
+        self.latent_codec = HierarchyCodec(
+            strides,
+            self.latent_channels,
+            hyper_analysis=[_resample(n, s, up=False, name=f"hyper_analysis_{i + 2}")
+                            for i, s in enumerate(strides)],
+            hyper_synthesis=[_resample(n, s, up=True, name=f"hyper_synthesis_{i + 1}")
+                             for i, s in enumerate(strides)],
+            posteriors=[_head([c], name=f"posterior_{i + 1}")
+                        for i, c in enumerate(self.latent_channels)],
+            priors=[_head([n, 2 * c], name=f"prior_{i + 1}")
+                    for i, c in enumerate(self.latent_channels[:-1])],
+            merges=[Merge(n, name=f"merge_{i + 1}") for i in range(num_levels - 1)],
+            top=tf.keras.Sequential([layers.conv(n, 3, name="conv"), ResidualBlock(n)],
+                                    name=f"top_{num_levels}"),
+            side_entropy_model=tfc_adapter.FactorizedEntropyModel(hyper, name="side_bottleneck"),
+            # One scale table serves every Gaussian level: the tables are the same.
+            conditional=tfc_adapter.GaussianConditional(num_scales, scale_min, scale_max),
+            name="latent_codec",
         )
-        self.side_entropy_model = tfc_adapter.FactorizedEntropyModel(hyper, name="side_bottleneck")
-        # One scale table serves every Gaussian level: the tables are the same.
-        self.conditional = tfc_adapter.GaussianConditional(num_scales, scale_min, scale_max)
-
-    # Shapes and the two passes ----------------------------------------------------------
 
     @property
     def stride(self) -> int:
-        return 16 * math.prod(self.level_strides)
+        return 16 * self.latent_codec.factor
 
     def level_shapes(self, shape: tf.Tensor) -> list[tf.Tensor]:
         """Spatial sizes [2] of the latents of levels 1..L for an image of size `shape`."""
-        shapes = [ceil_div(shape, 16)]
-        for stride in self.level_strides:
-            shapes.append(ceil_div(shapes[-1], stride))
-        return shapes
-
-    def _bottom_up(self, x: tf.Tensor, coding: bool = False) -> list[tf.Tensor]:
-        features = [self.analyze(x) if coding else self.analysis(self.to_unit(x))]
-        for block in self.hyper_analysis:
-            features.append(block(features[-1]))
-        return features
-
-    def _top_down(
-        self,
-        shapes: list[tf.Tensor],
-        code_top: Callable[[tf.Tensor | None], tuple[tf.Tensor, object]],
-        code_level: CodeLevel,
-        features: list[tf.Tensor] | None = None,
-        coding: bool = False,
-    ) -> tuple[tf.Tensor, list[object], list[tf.Tensor]]:
-        """Runs levels L … 1, shared by training, encoding and decoding.
-
-        Args:
-          shapes: `level_shapes` of the image.
-          code_top: y_L (None when decoding) -> (ŷ_L, collected).
-          code_level: see `CodeLevel`; perturbs, quantizes and codes, or decodes a level.
-          features: bottom-up features f_1..f_L; None when decoding.
-          coding: run the top-down networks in float64 (encoding and decoding files).
-
-        Returns:
-          (reconstruction: on 0..255 in training, uint8 pixels when coding; collected
-          values of levels 1..L, ŷ of levels 1..L).
-        """
-        top = self.num_levels - 1
-        # Coding (bits are not trained) runs the top-down pass in float64, so encoder and
-        # decoder graphs compute the same tables' indexes (`layers.run_float64`).
-        if coding:
-            def run(layer, *args):
-                if isinstance(layer, Merge):
-                    return layer.call_float64(tf.cast(args[0], tf.float64), args[1])
-                return layers.run_float64(layer, args[0])
-        else:
-            def run(layer, *args):
-                return layer(*args)
-        y = None if features is None else self.posteriors[top](features[top])
-        y_hat, extra = code_top(y)
-        collected, latents = [extra], [y_hat]
-        h = run(self.top, y_hat)
-        for level in reversed(range(top)):
-            shape = shapes[level]
-            h = run(self.hyper_synthesis[level], h)[:, : shape[0], : shape[1], :]
-            loc, index = tf.split(run(self.priors[level], h), 2, axis=-1)
-            y = None
-            if features is not None:
-                h32 = tf.cast(h, tf.float32)
-                y = self.posteriors[level](tf.concat([features[level], h32], axis=-1))
-            if coding:  # the coder takes float32 means; both sides round them alike
-                loc = tf.cast(loc, tf.float32)
-            y_hat, extra = code_level(level, y, loc, index)
-            collected.insert(0, extra)
-            latents.insert(0, y_hat)
-            h = run(self.merges[level], h, y_hat)
-        if coding:  # uint8 pixels, in tiles; float64 in the portable decoder
-            return self.synthesize(h if self._float64 else tf.cast(h, tf.float32)), collected, latents
-        return self.from_unit(self.synthesis(tf.cast(h, tf.float32))), collected, latents
-
-    # Training ---------------------------------------------------------------------------
-
-    def forward(self, x, training):
-        features = self._bottom_up(x)
-
-        def code_top(y):
-            return self.bottleneck(y, lambda v: self.side_entropy_model(v, training), training)
-
-        def code_level(level, y, loc, index):
-            return self.bottleneck(
-                y, lambda v: self.conditional(v, index, loc, training=training), training, loc
-            )
-
-        shapes = self.level_shapes(tf.shape(x)[1:3])
-        x_hat, bits, _ = self._top_down(shapes, code_top, code_level, features)
-        return x_hat, tf.add_n(bits)
+        return self.latent_codec.level_shapes(ceil_div(shape, 16))
 
     # Coding -----------------------------------------------------------------------------
 
-    def encode_levels(
-        self, x: tf.Tensor, with_guard: bool = False
-    ) -> tuple[list[tf.Tensor], list[tf.Tensor], list[tf.Tensor]]:
-        """Codes images [B, H, W, 3] on 0..255 level by level.
-
-        Returns:
-          (strings [B] per level, bits [B] per level, quantized latents ŷ per level),
-          each list ordered level 1 … L; `with_guard` (one image) appends the index guard
-          of levels 1 … L−1 (`zoo.index_guard`, positions level after level) to strings.
-        """
-        side, cond = self.side_entropy_model, self.conditional
-        continuous = {}
-
-        def code_top(y):
-            y_hat = side.quantize(y)
-            return y_hat, (side.compress(y), side.coded_bits(y_hat))
-
-        def code_level(level, y, loc, index):
-            indexes = cond.coding_indexes(index)
-            continuous[level] = tf.reshape(index, [-1])
-            y_hat = tf.round(y - loc) + loc
-            return y_hat, (cond.compress(y, indexes, loc), cond.coded_bits(y_hat, indexes, loc))
-
-        features = self._bottom_up(x, coding=True)
-        # Shapes from the image, not from the features: reading a fused op's output shape
-        # makes grappler's remapper give up on the encoder graph only.
-        shape = tf.shape(x)[1:3]  # in a coding graph, x is padded by `analyze`'s tiles
-        shapes = self.level_shapes(self.coded_shape(shape) if self._tiled else shape)
-        _, collected, latents = self._top_down(shapes, code_top, code_level, features, coding=True)
-        strings, bits = (list(c) for c in zip(*collected))
-        if with_guard:
-            guard = cond.guard_payload(tf.concat([continuous[k] for k in sorted(continuous)], 0))
-            strings.append(guard[None])
-        return strings, bits, latents
-
-    def decode_levels(
-        self, strings: Sequence[tf.Tensor], shape: tf.Tensor, guard=None
-    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        """Decodes one string [B] per level (level 1 first), the top level first, with the
-        encoder's index guard (decoded, `zoo.index_guard.decode`) if given.
-
-        Returns:
-          (reconstruction [B, H', W', 3] in uint8, decoded ŷ of levels 1 … L).
-        """
-        shapes = self.level_shapes(shape)
-        side, cond = self.side_entropy_model, self.conditional
-        sizes = [tf.reduce_prod(s) * c for s, c in zip(shapes, self.latent_channels)]
-
-        def code_top(_):
-            return side.decompress(strings[-1], shapes[-1]), None
-
-        def code_level(level, _, loc, index):
-            if guard is None:
-                indexes = cond.coding_indexes(index)
-            else:
-                indexes = cond.guarded_indexes(index, guard, sum(sizes[:level], tf.constant(0)))
-            return cond.decompress(strings[level], indexes, loc), None
-
-        x_hat, _, latents = self._top_down(shapes, code_top, code_level, coding=True)
-        return x_hat, latents
-
     def _encode(self, x, rate):
-        strings, bits, _ = self.encode_levels(x, with_guard=True)
-        return [s[0] for s in strings], (tf.add_n(bits) + index_guard.bits(strings[-1]))[0]
+        # The grid from the image, not from the features: reading a fused op's output
+        # shape makes grappler's remapper give up on the encoder graph only.
+        shape = tf.shape(x)[1:3]  # in a coding graph, x is padded by `analyze`'s tiles
+        grid = ceil_div(self.coded_shape(shape) if self._tiled else shape, 16)
+        return self.encode_latents(self.analyze(x), None, rate, grid)
 
-    def _decode(self, strings, shape, rate):
-        guard = index_guard.decode(strings[-1])
-        x_hat, _ = self.decode_levels([s[None] for s in strings[:-1]], shape, guard)
-        return x_hat
+    def encode_levels(self, x: tf.Tensor, with_guard: bool = False):
+        """Codes one image [1, H, W, 3] on 0..255 (any size: levels are nested ceilings).
+
+        Returns:
+          (strings [1] per level, bits [1] per level, quantized latents ŷ per level),
+          each list ordered level 1 … L; `with_guard` appends the index guard of levels
+          1 … L−1 (`zoo.index_guard`) to the strings.
+        """
+        codec = self.latent_codec
+        layout = codec.layout if with_guard else codec.layout[:-1]
+        payloads = Payloads(layout)
+        _, latents, bits, _ = codec.levels(self.step(ENCODE, payloads), self.analyze(x),
+                                           ceil_div(tf.shape(x)[1:3], 16))
+        return [s[None] for s in payloads.ordered()], bits, latents
+
+    def decode_levels(self, strings: Sequence[tf.Tensor], shape: tf.Tensor):
+        """Decodes one string [1] per level (level 1 first, no index guard), the top level
+        first. Returns (uint8 reconstruction [1, H', W', 3], decoded ŷ of levels 1 … L)."""
+        payloads = Payloads(self.latent_codec.layout[:-1], [s[0] for s in strings])
+        h, latents, _, _ = self.latent_codec.levels(self.step(DECODE, payloads), None,
+                                                    ceil_div(shape, 16))
+        return self.synthesize(h), latents
+
+
+# The codec's parts, as the model's attributes (tests and recipes read them).
+for _part in ("hyper_analysis", "hyper_synthesis", "posteriors", "priors", "merges", "top",
+              "side_entropy_model", "conditional"):
+    setattr(HierarchicalModel, _part, property(lambda self, name=_part: getattr(self.latent_codec, name)))
+del _part
 
 
 @register_model("hierarchical", training=TRAINING)

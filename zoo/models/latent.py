@@ -50,12 +50,13 @@ class LatentCodecModel(CompressionModel):
     def _encode(self, x, rate):
         return self.encode_latents(self.analyze(x), None, rate)
 
-    def encode_latents(self, y, side, rate):
-        """Codes latents y and the codec's side latents (computed from y when `side` is
-        None; `zoo.effort` passes refined ones). Returns (payload strings, bits)."""
+    def encode_latents(self, y, side, rate, grid=None):
+        """Codes latents y (on `grid`, default y's own size) and the codec's side latents
+        (computed from y when `side` is None; `zoo.effort` passes refined ones). Returns
+        (payload strings, bits)."""
         payloads = Payloads(self.latent_codec.layout)
-        _, bits = self.latent_codec.code(self.step(ENCODE, payloads, rate=rate), y,
-                                         tf.shape(y)[1:3], side)
+        grid = tf.shape(y)[1:3] if grid is None else grid
+        _, bits = self.latent_codec.code(self.step(ENCODE, payloads, rate=rate), y, grid, side)
         return payloads.ordered(), bits[0]
 
     def _decode(self, strings, shape, rate):
