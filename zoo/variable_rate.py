@@ -159,6 +159,6 @@ class VariableRateMixin:
         with self.lambda_context.use(self._coding_lambda(rate)):
             return super()._encode(x, rate)
 
-    def _decode(self, strings, shape, rate):
+    def _decode(self, strings, shape, rate, dtype=tf.float32):
         with self.lambda_context.use(self._coding_lambda(rate)):
-            return super()._decode(strings, shape, rate)
+            return super()._decode(strings, shape, rate, dtype)

@@ -128,7 +128,6 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         self.registry_name = type(self).__name__
         self.build_kwargs: dict[str, Any] = {}
         self._coding_fns: dict[str, Any] = {}
-        self._float64 = False  # set while tracing the float64 (portable) decoder
         self._on_tile = None  # set while tracing a coder with a progress bar (`tiles`)
         self._output_size = None  # the image size, while tracing a decoder (`synthesize` crops)
         # Set while tracing a coding graph: the image arrives unpadded (`analyze` pads it
@@ -262,9 +261,11 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         strings, bits)."""
 
     @abc.abstractmethod
-    def _decode(self, strings: list[tf.Tensor], shape: tf.Tensor, rate: tf.Tensor) -> tf.Tensor:
+    def _decode(self, strings: list[tf.Tensor], shape: tf.Tensor, rate: tf.Tensor,
+                dtype: tf.DType = tf.float32) -> tf.Tensor:
         """Reconstructs [1, H', W', 3] (H' ≥ H, W' ≥ W) from payloads and the image shape:
-        uint8 pixels (`synthesize`) or floats on 0..255."""
+        uint8 pixels (`synthesize`) or floats on 0..255. `dtype`: of every network after
+        entropy decoding, float32 or float64 (the portable decoder)."""
 
     def _compress_graph(self, image: tf.Tensor, rate: tf.Tensor):
         # uint8 until `analyze` casts each tile: a float32 copy of a 100 MP photo is 1.2 GB.
@@ -300,11 +301,11 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         return tiling.apply(transform, x, self.latent_factor, 1, self.tile, self.halo,
                             on_tile=self._on_tile, grid=grid)
 
-    def synthesize(self, y_hat: tf.Tensor) -> tf.Tensor:
+    def synthesize(self, y_hat: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
         """uint8 pixels [1, H', W', 3] of `synthesis`(ŷ) `from_unit`, tile by tile; in
-        float64 in the portable decoder (`run`)."""
+        float64 for `dtype` float64 (the portable decoder)."""
         def transform(tile):
-            return to_pixels(self.from_unit(self.run(self.synthesis, tile)))
+            return to_pixels(self.from_unit(run_in(dtype, self.synthesis, tile)))
 
         return tiling.apply(transform, y_hat, 1, self.latent_factor, self.tile, self.halo,
                             dtype=tf.uint8, on_tile=self._on_tile, size=self._output_size)
@@ -319,8 +320,7 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         if not self._tiled:
             out = fn(x)
             return out if size is None else out[:, : size[0], : size[1], :]
-        if dtype is None:  # the families that predate `zoo.latent_codecs`' explicit dtype
-            dtype = tf.float64 if self._float64 else tf.float32
+        dtype = tf.float32 if dtype is None else dtype
         tile = max(1, self.tile // max(in_unit, out_unit))
         return tiling.apply(lambda t: tf.cast(fn(t), dtype), x, in_unit, out_unit, tile,
                             self.halo, dtype=dtype, size=size)
@@ -330,37 +330,20 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
         padded = [-(-int(v) // self.stride) * self.stride for v in shape]
         return tiling.count(padded, self.latent_factor, self.tile)
 
-    def run(self, layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
-        """Applies `layer`; in the float64 decoder (`portable=True`), in float64.
-
-        Decoding paths call every network between the decoded symbols and the pixels
-        through this: the latent means, context and slice networks, the synthesis.
-        """
-        return layers.run_float64(layer, x) if self._float64 else layer(x)
-
-    def _decompress_graph_float64(self, strings, shape, rate):
-        self._float64 = True
-        try:
-            return self._decompress_graph(strings, shape, rate)
-        finally:
-            self._float64 = False
-
-    def _decompress_graph(self, strings: tf.Tensor, shape: tf.Tensor, rate: tf.Tensor):
+    def _decompress_graph(self, strings: tf.Tensor, shape: tf.Tensor, rate: tf.Tensor,
+                          dtype: tf.DType = tf.float32):
         """Format v3: the encoder padded the image to `stride`; decode at that size."""
-        return self._decode_cropped(strings, self.coded_shape(shape), shape, rate)
+        return self._decode_cropped(strings, self.coded_shape(shape), shape, rate, dtype)
 
-    def _decompress_graph_legacy(self, strings, shape, rate, float64=False):
+    def _decompress_graph_legacy(self, strings, shape, rate, dtype: tf.DType = tf.float32):
         """Format v1/v2: the encoder ran the analysis on the unpadded image."""
-        self._float64 = bool(float64)
-        try:
-            return self._decode_cropped(strings, shape, shape, rate)
-        finally:
-            self._float64 = False
+        return self._decode_cropped(strings, shape, shape, rate, dtype)
 
-    def _decode_cropped(self, strings, coded_shape, shape, rate):
+    def _decode_cropped(self, strings, coded_shape, shape, rate, dtype):
         self._output_size = shape  # `synthesize` crops tile by tile: no whole-image copy
         try:
-            x_hat = self._decode(tf.unstack(strings, num=self.num_payloads), coded_shape, rate)
+            x_hat = self._decode(tf.unstack(strings, num=self.num_payloads), coded_shape, rate,
+                                 dtype)
         finally:
             self._output_size = None
         return to_pixels(x_hat[0, : shape[0], : shape[1], :])
@@ -371,10 +354,10 @@ class CompressionModel(tf.keras.Model, metaclass=abc.ABCMeta):
             # without the bit estimate, whose terms grappler then prunes
             "compress_strings": lambda image, rate: self._compress_graph(image, rate)[0],
             "decompress": self._decompress_graph,
-            "decompress_float64": self._decompress_graph_float64,
+            "decompress_float64": lambda *args: self._decompress_graph(*args, tf.float64),
             "decompress_legacy": self._decompress_graph_legacy,
             "decompress_legacy_float64": lambda *args: self._decompress_graph_legacy(
-                *args, float64=True),
+                *args, tf.float64),
         }[which]
 
         def traced(*args):  # the side transforms run in tiles in coding graphs only
@@ -473,6 +456,11 @@ __all__ = [
     "DECOMPRESS_FUNCTIONS", "PAD_MODE", "PAD_MODES", "CompressionModel", "TrainingDefaults",
     "ceil_div", "pad_to_stride", "quality_index", "to_pixels",
 ]
+
+def run_in(dtype: tf.DType, layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
+    """`layer(x)`, in float64 for `dtype` float64 (`layers.run_float64`)."""
+    return layers.run_float64(layer, x) if dtype == tf.float64 else layer(x)
+
 
 DECOMPRESS_FUNCTIONS = (
     "decompress", "decompress_float64", "decompress_legacy", "decompress_legacy_float64",

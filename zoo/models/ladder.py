@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import coded_sampling, layers, tfc_adapter
-from zoo.models.base import CompressionModel, TrainingDefaults
+from zoo.models.base import CompressionModel, TrainingDefaults, run_in
 from zoo.registry import register_model
 
 TRAINING = TrainingDefaults(
@@ -158,8 +158,9 @@ class LadderNetwork(CompressionModel):
     def _posterior2(self, mx):
         return _split_stats(self.hyper_analysis(mx))
 
-    def _prior1(self, z2, shape1):
-        return _split_stats(self.run(self.hyper_synthesis, z2)[:, : shape1[0], : shape1[1], :])
+    def _prior1(self, z2, shape1, dtype=tf.float32):
+        h = run_in(dtype, self.hyper_synthesis, z2)
+        return _split_stats(h[:, : shape1[0], : shape1[1], :])
 
     def forward(self, x, training):
         mx, sx = self._bottom_up(x)
@@ -235,7 +236,7 @@ class LadderNetwork(CompressionModel):
             bits += samplers[2].code_bits(code2)
         return [tf.constant(p) for p in payloads], tf.constant(bits, tf.float32), kls
 
-    def _decode(self, strings, shape, rate):
+    def _decode(self, strings, shape, rate, dtype=tf.float32):
         samplers, seed = self.samplers(), self.coding_seed
         h1, w1 = (-(-int(v) // 16) for v in shape)
         channels = self.num_latents
@@ -245,13 +246,12 @@ class LadderNetwork(CompressionModel):
             zeros, ones = np.zeros(shape2), np.ones(shape2)
             code2 = samplers[2].unpack(data[1], zeros.size)
             z2 = samplers[2].decode(code2, zeros, ones, seed, level=2)
-            dtype = tf.float64 if self._float64 else tf.float32
-            mp, sp = (v.numpy() for v in self._prior1(tf.constant(z2, dtype), (h1, w1)))
+            mp, sp = (v.numpy() for v in self._prior1(tf.constant(z2, dtype), (h1, w1), dtype))
         else:
             mp, sp = np.zeros((1, h1, w1, channels)), np.ones((1, h1, w1, channels))
         code1 = samplers[1].unpack(data[0], mp.size)
         z1 = samplers[1].decode(code1, mp, sp, seed, level=1)
-        return self.synthesize(tf.constant(z1, tf.float32))
+        return self.synthesize(tf.constant(z1, tf.float32), dtype)
 
     # §3.5.1: the rejection-index table, estimated on training images -------------------
 

@@ -59,12 +59,11 @@ class LatentCodecModel(CompressionModel):
         _, bits = self.latent_codec.code(self.step(ENCODE, payloads, rate=rate), y, grid, side)
         return payloads.ordered(), bits[0]
 
-    def _decode(self, strings, shape, rate):
+    def _decode(self, strings, shape, rate, dtype=tf.float32):
         payloads = Payloads(self.latent_codec.layout, strings)
-        dtype = tf.float64 if self._float64 else tf.float32
         y_hat, _ = self.latent_codec.code(self.step(DECODE, payloads, dtype=dtype, rate=rate),
                                           None, ceil_div(shape, self.latent_factor))
-        return self.synthesize(y_hat)
+        return self.synthesize(y_hat, dtype)
 
     # Integer-latent interface (the core-ops "transform" SavedModel) ---------------------
 
