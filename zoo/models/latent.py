@@ -1,8 +1,10 @@
 """`LatentCodecModel`: a family that is an analysis, a synthesis and one latent codec.
 
-    forward   y = analysis(x/255)   ŷ, bits = codec.code(TRAIN step, y)   x̂ = 255·synthesis(ŷ)
-    _encode   y = analyze(x)        payloads, bits = codec.code(ENCODE step, y)
-    _decode                         ŷ = codec.code(DECODE step, payloads)  synthesize(ŷ)
+    forward   y = analysis(to_unit(x))   ŷ, bits = codec.code(TRAIN step, y)   x̂ = from_unit(synthesis(ŷ))
+    _encode   y = analyze(x)             payloads, bits = codec.code(ENCODE step, y)
+    _decode                              ŷ = codec.code(DECODE step, payloads)   synthesize(ŷ, dtype)
+
+`to_unit`/`from_unit` (the base) scale pixels to the transforms' range (x/255 − offset).
 
 Training, coding, the portable decoder (a float64 DECODE step), `zoo.effort` (RELAX) and
 the transform servable (`analysis_to_symbols`) run the one codec (`zoo.latent_codecs`).
