@@ -122,7 +122,8 @@ def measure(codec, image, name: str = "image") -> tuple[dict, object]:
     _, payloads = container.unpack(data)
     # The model's own view of the same coding run: shared randomness makes the samplers
     # deterministic, so these are the file's payloads and the KL of its samples.
-    x = pad_to_stride(tf.cast(image, tf.float32)[None], codec.model.stride)  # as compress does
+    # Padded as the coder's tiles pad (replicate): the same analysis input as compress.
+    x = pad_to_stride(tf.cast(image, tf.float32)[None], codec.model.stride)
     strings, code_bits, kls = codec.model.encode_latents(x)
     if [bytes(s.numpy()) for s in strings] != payloads:
         raise RuntimeError(f"{name}: re-encoding gave other payloads; the KL would not match")

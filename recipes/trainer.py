@@ -184,7 +184,14 @@ class Trainer:
         # Every worker restores from the chief's directory: the others write to temp dirs.
         latest = tf.train.latest_checkpoint(os.path.join(self.config.workdir, "checkpoints"))
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            try:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+            except AssertionError as exc:
+                raise ValueError(
+                    f"{latest} does not match this model's variables (a checkpoint of another "
+                    "model, or of a family from before its move to zoo.latent_codecs); "
+                    "start a new --workdir with --init_from=<its weights file> "
+                    f"(python -m recipes.snapshot writes one): {str(exc)[:200]}") from None
             logging.info("Resumed from %s (step %d).", latest, int(self.step.numpy()))
         elif self.config.init_from:
             self.initialize_from(self.config.init_from)

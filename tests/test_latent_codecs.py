@@ -44,7 +44,7 @@ def test_decode_step_reproduces_the_encoder_latents(name, odd_image):
     x = tf.pad(x, [[0, 0], [0, 64 - 37], [0, 80 - 53], [0, 0]], mode="SYMMETRIC")
     shape = tf.constant([64, 80]) // model.latent_factor
     with model.coding_context(model.rate_tensor(None)):
-        y = model.analysis(x / 255.0)
+        y = model.analysis(model.to_unit(x))
         written = Payloads(model.latent_codec.layout)
         y_enc, bits = model.latent_codec.code(model.step(ENCODE, written), y, shape)
         strings = written.ordered()
@@ -66,7 +66,7 @@ def test_a_portable_decode_step_is_float64(name):
     model = zoo.create_model(name)
     zoo.Codec(model)
     x = tf.random.stateless_uniform([1, 64, 64, 3], [3, 4], 0.0, 255.0)
-    y = model.analysis(x / 255.0)
+    y = model.analysis(model.to_unit(x))
     shape = tf.constant([4, 4])
     written = Payloads(model.latent_codec.layout)
     model.latent_codec.code(model.step(ENCODE, written), y, shape)

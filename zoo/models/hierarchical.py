@@ -210,6 +210,8 @@ class HierarchicalModel(LatentCodecModel):
           each list ordered level 1 … L; `with_guard` appends the index guard of levels
           1 … L−1 (`zoo.index_guard`) to the strings.
         """
+        if x.shape[0] is not None and x.shape[0] != 1:
+            raise ValueError(f"encode_levels codes one image at a time, got a batch of {x.shape[0]}")
         codec = self.latent_codec
         layout = codec.layout if with_guard else codec.layout[:-1]
         payloads = Payloads(layout)
