@@ -111,6 +111,7 @@ def test_named_levels_and_annealing_schedule():
     assert all(a >= b for a, b in zip(taus, taus[1:]))
 
 
+@pytest.mark.slow  # CI time; the fast suite covers the parts in-process
 def test_cli_compress_with_effort_writes_a_smaller_or_better_file(tmp_path, crop):
     import subprocess
     import sys

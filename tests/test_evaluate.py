@@ -96,6 +96,7 @@ def test_model_without_pretrained_weights_points_to_weights_flag():
         evaluation.learned_codecs("hyperprior_tiny")
 
 
+@pytest.mark.slow  # CI time; the fast suite covers the parts in-process
 def test_pretrained_selects_every_shipped_model_once():
     groups = evaluation.learned_codecs("pretrained")
     shipped = {(e.name, e.metric, e.lmbda) for e in zoo.list_pretrained()}

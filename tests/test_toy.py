@@ -180,6 +180,7 @@ def test_library_does_not_import_recipes_or_flags():
         assert "absl" not in text, path
 
 
+@pytest.mark.slow  # CI time; the fast suite covers the parts in-process
 def test_recipe_sweep_writes_figures_and_results(tmp_path):
     from recipes import toy
 

@@ -295,6 +295,7 @@ def test_multi_worker_mirrored_two_processes_agree(images: Path, tmp_path: Path)
         "ckpt-3.index"]
 
 
+@pytest.mark.slow  # CI time; the fast suite covers the parts in-process
 def test_warm_start_copies_the_transforms_another_family_shares(images: Path, tmp_path: Path):
     from zoo import weights
 

@@ -69,6 +69,7 @@ def _cli(*args, cwd=None):
                           text=True, cwd=cwd, env=env, timeout=300)
 
 
+@pytest.mark.slow  # CI time; the fast suite covers the parts in-process
 def test_cli_round_trip_in_fresh_processes(artifact, tmp_path):
     path, _, codec = artifact
     out = tmp_path / "k.lic"
