@@ -92,6 +92,8 @@ class Trainer:
         """`precision` overrides `choose_precision(config.precision, …)` (tests, benchmarks)."""
         self.config = config
         self.strategy = strategy
+        #: The seed of the data and noise of the segment being trained (`start_segment`).
+        self.segment_seed = config.seed
         self.chief = distribute.is_chief(strategy)
         self.outdir = distribute.write_dir(config.workdir, strategy)
         self.replicas = strategy.num_replicas_in_sync
@@ -287,7 +289,15 @@ class Trainer:
         batch = (context.get_per_replica_batch_size(self.config.batchsize) if context
                  else self.config.batchsize)
         return data_lib.train_dataset(self.paths, self.config.patchsize, batch,
-                                      seed=self.config.seed, context=context, deterministic=False)
+                                      seed=self.segment_seed, context=context, deterministic=False)
+
+    def start_segment(self, start_step: int) -> int:
+        """Seeds the data order, the crops and the training noise from the run's seed and
+        the step training (re)starts at, so that a resumed run draws new batches instead
+        of replaying the ones it began with; the same (seed, step) gives the same ones."""
+        self.segment_seed = (self.config.seed + 1_000_003 * start_step) % (2**31 - 1)
+        tf.random.set_seed(self.segment_seed)
+        return self.segment_seed
 
     def prepare_data(self) -> dict[str, Any]:
         """Finds the images, skips and counts the small ones, measures pipeline throughput."""
@@ -353,6 +363,7 @@ class Trainer:
         """
         config = self.config
         start_step = self.restore()
+        self.start_segment(start_step)
         dataset = self.strategy.distribute_datasets_from_function(self.dataset_fn)
         iterator = iter(dataset)
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -445,6 +456,7 @@ class Trainer:
             "strategy": type(self.strategy).__name__,
             "replicas": self.replicas,
             "seed": self.config.seed,
+            "segment_seed": self.segment_seed,
             "final": record["final"],
             "git": git_revision(),
         }

@@ -90,3 +90,42 @@ def test_latent_codecs_keep_the_families_variable_keys():
         _, arrays = weights.read(path.read_bytes(), str(path))
         model = weights.load(path)
         assert sorted(weights.variable_arrays(model)) == sorted(arrays)
+
+
+def test_scale_output_forms_start_alike_and_code_alike(odd_image, tmp_path):
+    """The hyper synthesis outputs a table index (tensorflow-compression's form, every
+    shipped model's) or σ itself (CompressAI's): the same variables, every latent starting
+    at σ = `initial_scale`, files that decode to the same pixels in both decoders, and the
+    form recorded in the weights."""
+    from zoo import weights
+
+    name = "hyperprior_tiny"
+    models = {form: zoo.Codec(zoo.create_model(name, scale_output=form)).model
+              for form in ("index", "scale")}
+    assert ({v.name: v.shape for v in models["index"].variables}
+            == {v.name: v.shape for v in models["scale"].variables})
+    z = tf.zeros([1, 2, 3, models["index"].hyper_synthesis.layers[0].kernel.shape[-1]])
+    for model in models.values():
+        for layer in model.hyper_synthesis.layers[:-1]:
+            for v in layer.trainable_variables:  # no input: the output is the last bias
+                v.assign(tf.zeros_like(v))
+        _, index = model.latent_codec.params(model.step(TRAIN), z, tf.constant([8, 12]))
+        sigma = model.conditional.scale_fn(index)
+        np.testing.assert_allclose(sigma.numpy(), model.initial_scale, rtol=1e-5)
+
+    model = models["scale"]
+    weights.save(model, tmp_path / "scale.npz")
+    loaded = weights.load(tmp_path / "scale.npz")
+    assert loaded.scale_output == "scale"
+    codec, portable = zoo.Codec(loaded), zoo.Codec(loaded, portable=True)
+    data = codec.compress(odd_image)
+    fast, exact = codec.decompress(data), portable.decompress(data)
+    assert fast.shape == odd_image.shape
+    assert np.abs(fast.astype(int) - exact).max() <= 1
+    with pytest.raises(ValueError, match="scale_output"):
+        zoo.create_model(name, scale_output="log")
+
+
+def test_joint_refuses_the_scale_output_form():
+    with pytest.raises(ValueError, match="scale_output='index'"):
+        zoo.create_model("joint_tiny", scale_output="scale")

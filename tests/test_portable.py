@@ -40,9 +40,11 @@ def test_portable_decoder_graph_runs_its_networks_in_float64(name, codec_factory
 
 
 def test_float64_forms_of_gdn_and_dense_match_the_layers():
+    """Both GDN forms (simplified and full), IGDN, Dense and LeakyReLU."""
     tf.keras.utils.set_random_seed(1)
     x = tf.random.normal([2, 5, 7, 6])
     for layer in (tfc_adapter.gdn(), tfc_adapter.gdn(inverse=True),
+                  tfc_adapter.gdn(full=True), tfc_adapter.gdn(inverse=True, full=True),
                   tf.keras.layers.Dense(4), tf.keras.layers.LeakyReLU(0.2)):
         expected = layer(x).numpy()
         if hasattr(layer, "gamma"):  # move GDN away from its initial identity-like state

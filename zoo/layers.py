@@ -11,13 +11,14 @@ import tensorflow as tf
 from zoo import tfc_adapter
 
 #: Nonlinearities a transform can use between its convolutions (seed 004, Fig. 9).
-NONLINEARITIES = ("gdn", "relu", "leaky_relu", "tanh", "softplus", "elu", "selu", "swish")
+#: "gdn_full" is GDN with the square and square root (`tfc_adapter.gdn`).
+NONLINEARITIES = ("gdn", "gdn_full", "relu", "leaky_relu", "tanh", "softplus", "elu", "selu", "swish")
 
 
 def nonlinearity(kind: str, inverse: bool = False, name: str | None = None) -> tf.keras.layers.Layer:
     """The layer between convolutions; `inverse` selects IGDN for synthesis transforms."""
-    if kind == "gdn":
-        return tfc_adapter.gdn(inverse=inverse, name=name)
+    if kind in ("gdn", "gdn_full"):
+        return tfc_adapter.gdn(inverse=inverse, name=name, full=kind == "gdn_full")
     if kind == "leaky_relu":
         return tf.keras.layers.LeakyReLU(0.2, name=name)
     if kind in NONLINEARITIES:

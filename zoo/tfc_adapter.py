@@ -56,8 +56,16 @@ def _float32_layer(kwargs: dict) -> dict:
     return kwargs
 
 
-def gdn(inverse: bool = False, name: str | None = None) -> tf.keras.layers.Layer:
-    """Generalized divisive normalization (Ballé et al. 2016), or its inverse."""
+def gdn(inverse: bool = False, name: str | None = None, full: bool = False
+        ) -> tf.keras.layers.Layer:
+    """Generalized divisive normalization (Ballé et al. 2016), or its inverse.
+
+    The default is tensorflow-compression's simplified form x / (β + Σ γ|x|) (Johnston et
+    al. 2019, every shipped model's); `full` is the paper's x / sqrt(β + Σ γx²), the form
+    CompressAI uses. Both have the same variables, β and γ.
+    """
+    if full:
+        return tfc.GDN(inverse=inverse, name=name, alpha_parameter=2.0, epsilon_parameter=0.5)
     return tfc.GDN(inverse=inverse, name=name)
 
 

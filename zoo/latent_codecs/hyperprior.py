@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from zoo import tfc_adapter
 from zoo.latent_codecs.core import LatentCodec, Latents, Step, add_bits
 from zoo.latent_codecs.entropy import ConditionalStream, FactorizedCodec
+
+#: What a hyperprior's scale output is (`HyperpriorCodec`).
+SCALE_OUTPUTS = ("index", "scale")
 
 
 def ceil_div(value, factor: int):
@@ -67,16 +71,24 @@ class HyperpriorCodec(_SideLatents):
       conditional: the scale-indexed conditional of y (`tfc_adapter.GaussianConditional`).
       means: whether the hyperprior predicts means (Minnen et al. 2018).
       magnitude: whether the hyper analysis reads |y| (Ballé et al. 2018) or y.
+      scale_output: what the hyper synthesis' scale half outputs: "index", the continuous
+        index into the conditional's log-spaced table (tensorflow-compression's form), or
+        "scale", σ itself, bounded below by the table's smallest scale (CompressAI's
+        form); coding converts σ to its continuous index either way.
     """
 
     has_symbols = True
 
     def __init__(self, hyper_analysis, hyper_synthesis, side_entropy_model, conditional,
-                 means: bool = False, magnitude: bool = True, **kwargs):
+                 means: bool = False, magnitude: bool = True, scale_output: str = "index",
+                 **kwargs):
         super().__init__(**kwargs)
+        if scale_output not in SCALE_OUTPUTS:
+            raise ValueError(f"scale_output must be one of {SCALE_OUTPUTS}, got {scale_output!r}")
         self._make_side(hyper_analysis, hyper_synthesis, side_entropy_model)
         self.conditional = conditional
         self.means, self.magnitude = bool(means), bool(magnitude)
+        self.scale_output = scale_output
 
     def hyper_input(self, y):
         return tf.abs(y) if self.magnitude else y
@@ -84,9 +96,10 @@ class HyperpriorCodec(_SideLatents):
     def params(self, step: Step, z_hat: tf.Tensor, shape) -> tuple[tf.Tensor | None, tf.Tensor]:
         """(means or None, continuous scale indexes) of y on its grid `shape`, from ẑ."""
         out = step.side(lambda t: step.run(self.hyper_synthesis, t), z_hat, 1, 4, shape)
-        if not self.means:
-            return None, out
-        loc, index = tf.split(out, 2, axis=-1)
+        loc, index = tf.split(out, 2, axis=-1) if self.means else (None, out)
+        if self.scale_output == "scale":
+            cond = self.conditional
+            index = cond.index_for_scale(tfc_adapter.lower_bound(index, cond.scale_min))
         return loc, index
 
     def code(self, step, y, shape, side=None) -> Latents:

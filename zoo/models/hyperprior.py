@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from zoo import layers, tfc_adapter
 from zoo.latent_codecs import HyperpriorCodec
+from zoo.latent_codecs.hyperprior import SCALE_OUTPUTS
 from zoo.models.base import TrainingDefaults
 from zoo.models.factorized import filters_for
 from zoo.models.latent import LatentCodecModel
@@ -45,9 +46,13 @@ class ScaleHyperprior(LatentCodecModel):
         num_scales: int = 64,
         scale_min: float = 0.11,
         scale_max: float = 256.0,
+        scale_output: str = "index",
         **kw,
     ):
         super().__init__(**kw)
+        if scale_output not in SCALE_OUTPUTS:
+            raise ValueError(f"scale_output must be one of {SCALE_OUTPUTS}, got {scale_output!r}")
+        self.scale_output = scale_output  # read by `_initial_index`, `_make_latent_codec`
         hyper = num_hyper_latents or num_filters
         self.num_latents = int(num_latents)
         # The table's scales, for `_initial_index` (the conditional is created last: the
@@ -71,7 +76,10 @@ class ScaleHyperprior(LatentCodecModel):
     initial_scale = 1.0
 
     def _initial_index(self) -> float:
-        """The continuous scale index of `initial_scale` (`GaussianConditional.scale_fn`)."""
+        """The scale output's initial value: `initial_scale`, or its continuous index in
+        the table (`GaussianConditional.scale_fn`)."""
+        if self.scale_output == "scale":
+            return self.initial_scale
         num_scales, low, high = self._scale_table
         return (math.log(self.initial_scale) - math.log(low)) / (
             (math.log(high) - math.log(low)) / (num_scales - 1.0))
@@ -80,7 +88,8 @@ class ScaleHyperprior(LatentCodecModel):
 
     def _make_latent_codec(self, hyper_analysis, hyper_synthesis, side, conditional):
         return HyperpriorCodec(hyper_analysis, hyper_synthesis, side, conditional,
-                               means=self.means, magnitude=not self.means, name="latent_codec")
+                               means=self.means, magnitude=not self.means,
+                               scale_output=self.scale_output, name="latent_codec")
 
     def _make_hyper_analysis(self, num_filters, hyper):
         return layers.hyper_analysis_transform(num_filters, hyper, "relu")

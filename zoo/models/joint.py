@@ -33,6 +33,9 @@ class JointAutoregressive(MeanScaleHyperprior):
     """Mean-scale hyperprior plus a masked 5×5 spatial context model."""
 
     def __init__(self, num_filters: int, num_latents: int, context_kernel: int = 5, **kw):
+        if kw.get("scale_output", "index") != "index":
+            raise ValueError("the entropy parameters output scale indexes only "
+                             "(scale_output='index')")
         self.context_kernel = int(context_kernel)  # read by `_make_latent_codec`
         super().__init__(num_filters, num_latents, **kw)
 
