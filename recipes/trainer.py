@@ -464,7 +464,8 @@ class Trainer:
         sha256 = weights_lib.save(model, path, training=training)
         fingerprint = weights_lib.fingerprint(model)
         log = {**record, "weights": path, "weights_sha256": sha256, "fingerprint": fingerprint,
-               **settings, "threads": threads, "data": data_summary, "history": self.history[-100:]}
+               **settings, "threads": threads, "segment_seed": self.segment_seed,
+               "data": data_summary, "history": self.history[-100:]}
         write_json(os.path.join(self.outdir, "training_log.json"), log)
         if not self.chief:
             tf.io.gfile.rmtree(self.outdir)  # TF's advice: a worker's copies are scratch.
