@@ -122,6 +122,10 @@ def test_scale_output_forms_start_alike_and_code_alike(odd_image, tmp_path):
     fast, exact = codec.decompress(data), portable.decompress(data)
     assert fast.shape == odd_image.shape
     assert np.abs(fast.astype(int) - exact).max() <= 1
+    # An untrained model cannot reproduce the input; the file must give exactly what the
+    # model itself makes of the input (rounded latents through the synthesis).
+    own = loaded.rd_losses(tf.constant(odd_image[None], tf.float32), training=False)["x_hat"]
+    np.testing.assert_array_equal(fast, np.clip(np.round(own[0].numpy()), 0, 255))
     with pytest.raises(ValueError, match="scale_output"):
         zoo.create_model(name, scale_output="log")
 
