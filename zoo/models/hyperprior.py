@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from zoo import layers, tfc_adapter
 from zoo.latent_codecs import HyperpriorCodec
-from zoo.latent_codecs.hyperprior import SCALE_OUTPUTS
 from zoo.models.base import TrainingDefaults
 from zoo.models.factorized import filters_for
 from zoo.models.latent import LatentCodecModel
@@ -50,9 +49,8 @@ class ScaleHyperprior(LatentCodecModel):
         **kw,
     ):
         super().__init__(**kw)
-        if scale_output not in SCALE_OUTPUTS:
-            raise ValueError(f"scale_output must be one of {SCALE_OUTPUTS}, got {scale_output!r}")
-        self.scale_output = scale_output  # read by `_initial_index`, `_make_latent_codec`
+        # Read by `_initial_index` and `_make_latent_codec` (whose codec checks the value).
+        self.scale_output = scale_output
         hyper = num_hyper_latents or num_filters
         self.num_latents = int(num_latents)
         # The table's scales, for `_initial_index` (the conditional is created last: the
