@@ -2,6 +2,7 @@
 
     spec ──image_paths──> files ──shuffle/repeat──> decode (parallel) ──> crop, flip
          ──> batch ──> prefetch                                    (tf.data, AUTOTUNE)
+    (cache=True: files ──> decode ──> cache in memory ──> shuffle/repeat ──> crop, flip …)
 
 Every map runs in parallel with AUTOTUNE'd parallelism and the batches are prefetched
 (AUTOTUNE'd buffer). Training pipelines are not deterministic (`deterministic=False`:
@@ -49,6 +50,13 @@ class ImageSet:
     paths: list[str]
     skipped_small: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    #: Pixels of the usable images, from their headers (× 3 bytes decoded).
+    pixels: int = 0
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Memory the usable images take decoded (uint8 RGB)."""
+        return 3 * self.pixels
 
 
 def image_paths(spec: str) -> list[str]:
@@ -83,6 +91,7 @@ def scan_images(paths: Iterable[str], min_size: int) -> ImageSet:
             result.skipped_small.append(path)
         else:
             result.paths.append(path)
+            result.pixels += width * height
     return result
 
 
@@ -167,6 +176,7 @@ def train_dataset(
     split: str = "train",
     data_dir: str | None = None,
     deterministic: bool = False,
+    cache: bool = False,
 ) -> tf.data.Dataset:
     """An endless dataset of [batchsize, patchsize, patchsize, 3] float32 crops.
 
@@ -180,6 +190,10 @@ def train_dataset(
       split, data_dir: TFDS split and data directory.
       deterministic: whether parallel maps keep the input order (tf.data's
         `deterministic`); False lets a slow image not hold the others up.
+      cache: (files only) decode each image once and keep it in memory, shuffling the
+        decoded images every epoch; a step then costs one crop per image instead of one
+        PNG decode. The caller checks that the set fits (`ImageSet.decoded_bytes`): the
+        cache and the shuffle buffer each hold it whole.
 
     Raises:
       DataError: no images (folders/globs) or a TFDS dataset that is not prepared.
@@ -195,6 +209,10 @@ def train_dataset(
     paths, offset = _shard_for(paths, context)
     seed = None if seed is None else seed + offset
     files = tf.data.Dataset.from_tensor_slices(paths)
+    if cache:
+        images = files.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
+        images = images.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+        return crops(images, patchsize, batchsize, deterministic)
     files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
     images = files.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     return crops(images, patchsize, batchsize, deterministic)

@@ -50,6 +50,12 @@ flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (tf.config.th
                      "0: TensorFlow's default (one per core).")
 flags.DEFINE_integer("inter_op_threads", 0, "Threads running independent ops; 0: TensorFlow's "
                      "default.")
+flags.DEFINE_float("time_budget", None, "Seconds of training wall time (across resumes): the run "
+                   "stops when they are spent and its decay follows time, not steps (one worker).")
+flags.DEFINE_float("stop_after", None, "Stop this invocation (checkpoint and weights written) once "
+                   "the run's training wall time reaches this many seconds; resume to go on.")
+flags.DEFINE_integer("cache_mb", None, "Keep the decoded training images in memory when they fit "
+                     "in this many MB (default 1024; 0: decode each crop's image from its file).")
 flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
                   "tf.distribute strategy.")
 flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints (default 1000).")
@@ -88,9 +94,12 @@ def main(argv: list[str]) -> int:
             F.model, F.workdir, smoke=F.smoke, lmbda=F.lmbda, metric=F.metric,
             model_overrides=overrides, train_data=F.train_data, num_steps=F.num_steps,
             batchsize=F.batchsize, patchsize=F.patchsize, learning_rate=F.learning_rate,
-            schedule=F.schedule, warmup_steps=F.warmup_steps, clip_norm=F.clip_norm,
+            schedule=F.schedule, warmup_steps=F.warmup_steps, time_budget=F.time_budget,
+            stop_after=F.stop_after,
+            clip_norm=F.clip_norm,
             adam_epsilon=F.adam_epsilon, precision=F.precision, intra_op_threads=F.intra_op_threads,
-            inter_op_threads=F.inter_op_threads, strategy=F.strategy, checkpoint_every=F.checkpoint_every, log_every=F.log_every,
+            inter_op_threads=F.inter_op_threads, cache_mb=F.cache_mb, strategy=F.strategy,
+            checkpoint_every=F.checkpoint_every, log_every=F.log_every,
             image_every=F.image_every, seed=F.seed,
             data_throughput_batches=F.data_throughput_batches,
             debug_inject_nan_at_step=F.debug_inject_nan_at_step,

@@ -40,6 +40,14 @@ class TrainConfig:
     schedule: str = "published"
     #: Steps of linear warm-up from 0 to learning_rate (not with "published").
     warmup_steps: int = 0
+    #: Seconds of training wall time (across resumes, not counting the first, graph-
+    #: tracing step of each invocation); > 0 stops the run when they are spent
+    #: (num_steps is then a cap) and makes the decay follow time instead of steps.
+    time_budget: float = 0.0
+    #: This invocation stops (checkpoint and weights written, exit 0) once the run's
+    #: training wall time reaches this many seconds; resume with a larger value or none.
+    #: For a run that must end with a CPU session, or a curve of quality against time.
+    stop_after: float = 0.0
     #: Adam's global_clipnorm: the all-reduced gradient's global norm is clipped to it; 0: off.
     clip_norm: float = 1.0
     #: Adam's ε. Keras' default is 1e-7, PyTorch's (CompressAI's) 1e-8; after clipping a
@@ -51,6 +59,9 @@ class TrainConfig:
     #: tf.config.threading settings; 0 keeps TensorFlow's default.
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    #: Image folders whose decoded images fit in this many MB are decoded once and kept in
+    #: memory (twice: cache and shuffle buffer); 0: decode every crop's image from its file.
+    cache_mb: int = 1024
     strategy: str = "auto"
     checkpoint_every: int = 1000
     log_every: int = 100
@@ -124,4 +135,10 @@ def resolve_config(model: str, workdir: str, smoke: bool = False, **given: Any) 
         raise ValueError("warmup_steps and clip_norm must be ≥ 0 and learning_rate > 0")
     if config.intra_op_threads < 0 or config.inter_op_threads < 0:
         raise ValueError("thread counts must be ≥ 0 (0: TensorFlow's default)")
+    if config.time_budget < 0 or config.stop_after < 0:
+        raise ValueError("time_budget and stop_after must be ≥ 0 seconds (0: none)")
+    if config.time_budget > 0 and config.schedule == "published":
+        raise ValueError("--time_budget needs --schedule constant, step, cosine or cpu")
+    if config.cache_mb < 0:
+        raise ValueError("cache_mb must be ≥ 0 (0: no cache)")
     return config

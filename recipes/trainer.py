@@ -99,11 +99,17 @@ class Trainer:
         self.replicas = strategy.num_replicas_in_sync
         if config.batchsize % self.replicas:
             raise ValueError(f"batchsize {config.batchsize} does not split over {self.replicas} replicas")
+        if config.time_budget > 0 and getattr(strategy.extended, "_num_workers", 1) > 1:
+            # Each worker's clock is its own: a time-driven learning rate would differ
+            # between workers and their variables would drift apart.
+            raise ValueError("--time_budget works with one worker; give multi-worker runs --num_steps")
         self.precision = precision or choose_precision(
             config.precision, strategy_device(strategy), read_cpuinfo(), gpu_capability())
+        #: Training wall time of the run (seconds, across resumes; in checkpoints).
+        self.wall_time = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="wall_time")
         with strategy.scope():
             self.model = self._make_model()
-            self.schedule = make_schedule(config)
+            self.schedule = make_schedule(config, clock=self.wall_time)
             # global_clipnorm: Keras clips after aggregating the replicas' gradients (the
             # optimizer's apply_gradients all-reduces them first), so the global gradient.
             self.optimizer = tf.keras.optimizers.Adam(
@@ -113,7 +119,6 @@ class Trainer:
             # under tf.distribute, and checkpoints then restore them directly.
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.wall_time = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="wall_time")
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.step, wall_time=self.wall_time
         )
@@ -289,7 +294,8 @@ class Trainer:
         batch = (context.get_per_replica_batch_size(self.config.batchsize) if context
                  else self.config.batchsize)
         return data_lib.train_dataset(self.paths, self.config.patchsize, batch,
-                                      seed=self.segment_seed, context=context, deterministic=False)
+                                      seed=self.segment_seed, context=context, deterministic=False,
+                                      cache=self.cache_images)
 
     def start_segment(self, start_step: int) -> int:
         """Seeds the data order, the crops and the training noise from the run's seed and
@@ -310,6 +316,9 @@ class Trainer:
                     f"none of the {len(found.skipped_small) + len(found.unreadable)} images at "
                     f"{spec!r} is at least {self.config.patchsize}×{self.config.patchsize}")
             self.paths: Any = found.paths
+            self.cache_images = found.decoded_bytes <= self.config.cache_mb * 2**20
+            summary.update(cache_images=self.cache_images,
+                           decoded_mb=round(found.decoded_bytes / 2**20, 1))
             summary.update(images=len(found.paths), skipped_small=len(found.skipped_small),
                            unreadable=len(found.unreadable),
                            skipped_examples=(found.skipped_small + found.unreadable)[:10])
@@ -318,11 +327,12 @@ class Trainer:
                                 len(found.skipped_small), self.config.patchsize, len(found.unreadable))
         else:
             self.paths = spec
+            self.cache_images = False
             summary["source"] = "tfds"
         # Measured alone, before training, to tell an input-bound run from a compute-bound one.
         per_host = self.config.batchsize // max(1, getattr(self.strategy.extended, "_num_workers", 1))
         probe = data_lib.train_dataset(self.paths, self.config.patchsize, max(1, per_host),
-                                       seed=self.config.seed)
+                                       seed=self.config.seed, cache=self.cache_images)
         summary["throughput"] = data_lib.measure_throughput(probe, self.config.data_throughput_batches)
         self.sample = next(iter(probe))[:2]
         return summary
@@ -354,8 +364,15 @@ class Trainer:
         with self.writer.as_default(step=step):
             tf.summary.image("original | reconstruction", pair, max_outputs=2)
 
+    def out_of_time(self) -> bool:
+        """Whether the run has used its `--time_budget` of training wall time, or this
+        invocation has reached `--stop_after`."""
+        limits = [t for t in (self.config.time_budget, self.config.stop_after) if t > 0]
+        return bool(limits) and float(self.wall_time.numpy()) >= min(limits)
+
     def fit(self) -> dict[str, Any]:
-        """Trains from the restored step to `num_steps`; returns timing and final losses.
+        """Trains from the restored step to `num_steps` (or until `--time_budget` seconds
+        of training wall time are spent); returns timing and final losses.
 
         Raises:
           NonFiniteLossError: the loss became NaN/Inf (nothing is saved).
@@ -369,11 +386,11 @@ class Trainer:
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         step, values, saved_at = start_step, {}, start_step
         first_done = None
-        wall_start, start_time = float(self.wall_time.numpy()), time.perf_counter()
+        wall_start = float(self.wall_time.numpy())
         bar = tqdm(total=config.num_steps, initial=start_step, unit="step", disable=not self.chief,
                    dynamic_ncols=True, desc=config.model)
         try:
-            while step < config.num_steps:
+            while step < config.num_steps and not self.out_of_time():
                 if self._stop_signal is not None:
                     self.save()
                     raise Preempted(f"stopped by signal {self._stop_signal} at step {step}; "
@@ -389,7 +406,9 @@ class Trainer:
                         f"{values['mse']}); stopping without saving. Last good checkpoint: {last}. "
                         "Try a lower --learning_rate, or check the data.")
                 first_done = first_done or time.perf_counter()
-                self.wall_time.assign(wall_start + time.perf_counter() - start_time)
+                # Training time: from the end of this invocation's first step, which
+                # traces the graph (10–30 s that a longer run would not pay again).
+                self.wall_time.assign(wall_start + time.perf_counter() - first_done)
                 bar.update(1)
                 if step % config.log_every == 0 or step == config.num_steps:
                     self._log(step, values)
@@ -433,7 +452,8 @@ class Trainer:
                           "epsilon": self.optimizer.epsilon},
             "schedule": schedule_record(self.config),
             "data_pipeline": {"parallel_map": "AUTOTUNE", "prefetch": "AUTOTUNE",
-                              "deterministic": False},
+                              "deterministic": False, "cache_images": self.cache_images,
+                              "cache_mb": self.config.cache_mb},
         }
 
     def finish(self, record: dict[str, Any], data_summary: dict[str, Any],

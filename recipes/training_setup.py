@@ -30,6 +30,8 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 SCHEDULES = ("published", "cpu", "constant", "step", "cosine")
 #: Cosine decay ends at this fraction of the peak learning rate, at num_steps.
 COSINE_FINAL_FACTOR = 0.01
+#: With a time budget, the step decay (×0.1) comes at this fraction of it.
+TIME_STEP_DECAY_AT = 0.8
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,24 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
       step                lr while step ≤ decay_step, then lr · 0.1 (as PiecewiseConstantDecay)
       cosine              lr · (f + (1 − f) · ½ (1 + cos π·p)),  p = (step − W) / (N − W)
                           clipped to [0, 1]; f = COSINE_FINAL_FACTOR, N = num_steps
+
+    With a time budget T (`--time_budget`), p = t / T for the run's training wall time t
+    (seconds) and the step decay comes at t > 0.8 T: a run of fixed wall-clock length
+    decays fully whatever its speed.
     """
 
     def __init__(self, kind: str, learning_rate: float, num_steps: int, warmup_steps: int = 0,
-                 decay_step: int | None = None, final_factor: float = COSINE_FINAL_FACTOR):
+                 decay_step: int | None = None, final_factor: float = COSINE_FINAL_FACTOR,
+                 clock: tf.Variable | None = None, time_budget: float = 0.0):
         if kind not in ("constant", "step", "cosine"):
             raise ValueError(f"unknown decay {kind!r}")
+        if (clock is None) != (time_budget <= 0):
+            raise ValueError("a time budget needs a clock variable and a clock needs a budget")
+        #: With a time budget, the decay follows the run's training wall time (`clock`,
+        #: seconds) instead of its steps: cosine over p = clock / time_budget, the
+        #: step decay at 80 % of the budget. The warm-up stays in steps.
+        self.clock = clock
+        self.time_budget = float(time_budget)
         self.kind = kind
         self.learning_rate = float(learning_rate)
         self.num_steps = int(num_steps)
@@ -75,13 +89,18 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
         lr = tf.constant(self.learning_rate, tf.float32)
+        if self.clock is not None:
+            elapsed = tf.cast(self.clock, tf.float32) / self.time_budget
         if self.kind == "constant":
             value = lr
         elif self.kind == "step":
-            value = tf.where(step <= self.decay_step, lr, tf.constant(self.learning_rate * 0.1))
+            late = (elapsed > TIME_STEP_DECAY_AT if self.clock is not None
+                    else step > self.decay_step)
+            value = tf.where(late, tf.constant(self.learning_rate * 0.1), lr)
         else:
             span = float(max(1, self.num_steps - self.warmup_steps))
-            progress = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
+            progress = tf.clip_by_value(
+                elapsed if self.clock is not None else (step - self.warmup_steps) / span, 0.0, 1.0)
             cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
             value = lr * (self.final_factor + (1.0 - self.final_factor) * cosine)
         if self.warmup_steps > 0:
@@ -92,7 +111,8 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "learning_rate": self.learning_rate,
                 "num_steps": self.num_steps, "warmup_steps": self.warmup_steps,
-                "decay_step": self.decay_step, "final_factor": self.final_factor}
+                "decay_step": self.decay_step, "final_factor": self.final_factor,
+                "time_budget": self.time_budget}
 
 
 def schedule_decay(config: TrainConfig) -> str:
@@ -100,14 +120,18 @@ def schedule_decay(config: TrainConfig) -> str:
     return {"published": "step", "cpu": CPU_RECIPE.decay}.get(config.schedule, config.schedule)
 
 
-def make_schedule(config: TrainConfig) -> tf.keras.optimizers.schedules.LearningRateSchedule:
-    """The learning rate as a function of the optimizer's step (0-based)."""
+def make_schedule(config: TrainConfig, clock: tf.Variable | None = None,
+                  ) -> tf.keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate as a function of the optimizer's step (0-based), or with
+    `config.time_budget` of the training wall time `clock` (seconds, a variable)."""
     if config.schedule == "published":
         # Exactly the schedule runs had before --schedule existed.
         return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
             [config.decay_step], [config.learning_rate, config.learning_rate * 0.1])
+    timed = config.time_budget > 0
     return WarmupDecay(schedule_decay(config), config.learning_rate, config.num_steps,
-                       config.warmup_steps, decay_step=config.decay_step)
+                       config.warmup_steps, decay_step=config.decay_step,
+                       clock=clock if timed else None, time_budget=config.time_budget)
 
 
 def schedule_record(config: TrainConfig) -> dict[str, Any]:
@@ -117,6 +141,8 @@ def schedule_record(config: TrainConfig) -> dict[str, Any]:
         "name": config.schedule, "decay": decay, "learning_rate": config.learning_rate,
         "warmup_steps": config.warmup_steps,
     }
+    if config.time_budget > 0:
+        record["time_budget_seconds"] = config.time_budget
     if decay == "step":
         record["decay_step"] = config.decay_step
     if decay == "cosine":

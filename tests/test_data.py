@@ -69,6 +69,28 @@ def test_train_dataset_crops_flips_and_makes_rgb(folder: Path):
     assert not np.array_equal(batches[0].numpy(), batches[1].numpy())
 
 
+def test_cached_pipeline_decodes_each_file_once_and_crops_every_epoch(folder: Path):
+    found = data.scan_images(data.image_paths(str(folder)), min_size=64)
+    assert found.decoded_bytes == 3 * (80 * 72 + 64 * 96 + 70 * 70 + 66 * 66)
+    cached = data.train_dataset(found.paths, 64, 4, seed=0, cache=True)
+    batches = [b.numpy() for b in cached.take(6)]  # six epochs of the four images
+    assert all(b.shape == (4, 64, 64, 3) and b.dtype == np.float32 for b in batches)
+    assert not np.array_equal(batches[0], batches[1])  # new crops every epoch
+    # Every crop is a crop of one of the files, flipped or not: the cache holds the
+    # decoded pixels, not a first batch of crops.
+    sources = [np.asarray(Image.open(p).convert("RGB"), np.float32) for p in found.paths]
+
+    def is_crop(patch):
+        for image in sources:
+            for candidate in (patch, patch[:, ::-1]):
+                windows = np.lib.stride_tricks.sliding_window_view(image, (64, 64, 3))[..., 0, :, :, :]
+                if np.any(np.all(windows == candidate, axis=(2, 3, 4))):
+                    return True
+        return False
+
+    assert all(is_crop(patch) for patch in batches[-1])
+
+
 def test_small_images_are_filtered_in_the_pipeline_too(folder: Path):
     # Even unscanned, a too-small file never reaches random_crop (which would fail).
     paths = [str(folder / "small.png"), str(folder / "plain.png")]

@@ -73,13 +73,25 @@ def test_under_bf16_the_transforms_are_bf16_and_the_rate_and_loss_float32():
     x = tf.random.stateless_uniform([2, 64, 64, 3], [1, 2], 0.0, 255.0)
     y = model.analysis(x / 255.0)
     assert y.dtype == tf.bfloat16  # the transforms run in bf16 …
-    z_tilde, side_bits = model.side_entropy_model(model.hyper_analysis(tf.abs(y)), True)
-    assert side_bits.dtype == tf.float32 and z_tilde.dtype == tf.bfloat16
+    assert model.synthesis(y).dtype == tf.bfloat16
+    # … the latent codec (hyper transforms, entropy models) in float32.
+    codec_layers = [model.latent_codec, *model.latent_codec.submodules]
+    assert all(layer.dtype_policy.name == "float32" for layer in codec_layers
+               if isinstance(layer, tf.keras.layers.Layer))
+    y = tf.cast(y, tf.float32)
+    z = model.hyper_analysis(tf.abs(y))
+    assert z.dtype == tf.float32
+    z_tilde, side_bits = model.side_entropy_model(z, True)
+    assert side_bits.dtype == tf.float32 and z_tilde.dtype == tf.float32
     from zoo.latent_codecs import TRAIN
 
     _, index = model.latent_codec.params(model.step(TRAIN), z_tilde, tf.shape(y)[1:3])
     y_tilde, bits = model.conditional(y, index, None, training=True)
-    assert bits.dtype == tf.float32 and y_tilde.dtype == tf.bfloat16
+    assert bits.dtype == tf.float32 and y_tilde.dtype == tf.float32
+    # Noise added in float32: ỹ − y is uniform in [−½, ½] to float32's resolution, where
+    # bfloat16 would have rounded it to multiples of 0.25 for |y| in 32–64.
+    noise = (y_tilde - y).numpy()
+    assert np.abs(noise).max() <= 0.5 + 1e-5 and len(np.unique(noise)) > 0.9 * noise.size
     assert np.isfinite(bits.numpy()).all() and np.isfinite(side_bits.numpy()).all()
     with tf.GradientTape() as tape:
         terms = model.rd_losses(x, training=True)
@@ -95,6 +107,34 @@ def test_under_bf16_the_transforms_are_bf16_and_the_rate_and_loss_float32():
     plain = registry.create_model("hyperprior_tiny")
     plain(tf.zeros([1, 64, 64, 3]), training=True)
     assert list(weights.variable_arrays(model)) == list(weights.variable_arrays(plain))
+
+
+IMAGE_FAMILIES = ("factorized", "hyperprior", "mean_scale", "joint", "channelwise", "vq",
+                  "learned_step", "gdn_fixed_step", "hierarchical", "ladder", "vae",
+                  "factorized_vr", "hyperprior_vr")
+
+
+@pytest.mark.parametrize("family", IMAGE_FAMILIES)
+def test_every_image_family_trains_under_bf16(family):
+    import tensorflow as tf
+
+    from recipes.trainer import keras_policy
+    from zoo import registry
+
+    with keras_policy("mixed_bfloat16"):
+        tf.random.set_seed(0)
+        model = registry.create_model(f"{family}_tiny")
+        x = tf.random.stateless_uniform([2, 64, 64, 3], [3, 4], 0.0, 255.0)
+        with tf.GradientTape() as tape:
+            terms = model.rd_losses(x, training=True)
+            loss = tf.reduce_mean(terms["loss"])
+        gradients = tape.gradient(loss, model.trainable_variables)
+    assert model.analysis.compute_dtype == "bfloat16"  # the transforms do compute in bf16
+    assert all(terms[k].dtype == tf.float32 for k in ("loss", "bpp", "mse"))
+    assert np.isfinite(loss.numpy()) and np.all(terms["bpp"].numpy() > 0)
+    present = [g for g in gradients if g is not None]
+    assert len(present) >= len(gradients) // 2
+    assert all(np.isfinite(g.numpy()).all() for g in present)
 
 
 @pytest.fixture(scope="module")

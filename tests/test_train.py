@@ -116,6 +116,37 @@ def test_schedules_and_the_cpu_recipe():
         trainer.resolve_config("hyperprior", "/tmp/x", clip_norm=-1.0)
 
 
+def test_time_budget_decays_with_training_wall_time():
+    import math
+
+    import tensorflow as tf
+
+    from recipes import trainer
+
+    clock = tf.Variable(0.0, dtype=tf.float64)
+    config = trainer.resolve_config("hyperprior", "/tmp/x", schedule="cosine", learning_rate=1e-3,
+                                    warmup_steps=10, time_budget=600.0, num_steps=10**6)
+    schedule = trainer.make_schedule(config, clock=clock)
+    assert math.isclose(float(schedule(0)), 1e-4, rel_tol=1e-6)  # the warm-up is in steps
+    assert math.isclose(float(schedule(50)), 1e-3, rel_tol=1e-6)
+    clock.assign(300.0)  # half the budget: half the cosine, whatever the step
+    assert math.isclose(float(schedule(50)), 1e-3 * (0.01 + 0.99 * 0.5), rel_tol=1e-5)
+    clock.assign(900.0)
+    assert math.isclose(float(schedule(50)), 1e-5, rel_tol=1e-5)
+    step = trainer.resolve_config("hyperprior", "/tmp/x", schedule="step", learning_rate=1e-3,
+                                  time_budget=100.0, num_steps=10**6)
+    step_schedule = trainer.make_schedule(step, clock=clock)
+    clock.assign(79.0)
+    assert math.isclose(float(step_schedule(5)), 1e-3, rel_tol=1e-6)
+    clock.assign(81.0)
+    assert math.isclose(float(step_schedule(5)), 1e-4, rel_tol=1e-6)
+    assert trainer.schedule_record(config)["time_budget_seconds"] == 600.0
+    with pytest.raises(ValueError, match="time_budget"):
+        trainer.resolve_config("hyperprior", "/tmp/x", time_budget=60.0)  # published: steps only
+    with pytest.raises(ValueError, match="clock"):
+        trainer.WarmupDecay("cosine", 1e-3, 100, time_budget=10.0)
+
+
 def test_get_strategy_names():
     from recipes import distribute
 
@@ -241,6 +272,23 @@ def test_a_resumed_run_draws_new_crops_and_noise(images: Path, tmp_path: Path):
     (crops_0, noise_0), (crops_40, noise_40) = draws(0), draws(40)
     assert crops_0 != crops_40 and not np.allclose(noise_0, noise_40)
     np.testing.assert_array_equal(draws(40)[1], noise_40)
+
+
+def test_stop_after_and_time_budget_end_runs_by_training_wall_time(images: Path, tmp_path: Path):
+    workdir = tmp_path / "timed"
+    common = ("--num_steps=100000", "--schedule=cosine", "--time_budget=12", "--checkpoint_every=1000")
+    first = _run(_train_cmd(images, workdir, *common, "--stop_after=5"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    log = json.loads((workdir / "training_log.json").read_text())
+    assert 5 <= log["wall_time_seconds"] < 12 and 0 < log["steps"] < 100000
+    assert (workdir / "weights.npz").exists()  # a stop writes weights, as a finished run does
+    second = _run(_train_cmd(images, workdir, *common))  # resumed: runs to the budget
+    assert second.returncode == 0, second.stderr[-3000:]
+    final = json.loads((workdir / "training_log.json").read_text())
+    assert final["start_step"] == log["steps"] and final["wall_time_seconds"] >= 12
+    assert final["schedule"]["time_budget_seconds"] == 12.0
+    # The decay ran on the clock: the last learning rate is the cosine's floor.
+    assert final["history"][-1]["learning_rate"] == pytest.approx(1e-6, rel=1e-3)
 
 
 def test_kill_9_then_resume_continues_step_count(images: Path, tmp_path: Path):

@@ -115,6 +115,20 @@ def hyper_synthesis_transform(
     )
 
 
+def compute_in_float32(*modules: tf.Module) -> None:
+    """Mixed precision: makes `modules` and every Keras layer inside them compute in
+    float32 (their variables are float32 under any policy; only the compute dtype
+    changes). The rule of every family: analysis and synthesis compute in the policy's
+    bfloat16, the latent codec (hyper transforms, context models, entropy models, noise,
+    likelihoods and bits) in float32. Idempotent; a no-op on float32 layers.
+    """
+    for module in modules:
+        for layer in (module, *module.submodules):
+            if isinstance(layer, tf.keras.layers.Layer) and layer.dtype_policy.name != "float32":
+                # Keras 2 has no public setter; this is what Layer.__init__ calls.
+                layer._set_dtype_policy("float32")
+
+
 def run_float64(layer: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
     """Applies a built layer (or Sequential of them) in float64, with its own weights.
 

@@ -164,6 +164,10 @@ class LadderNetwork(CompressionModel):
 
     def forward(self, x, training):
         mx, sx = self._bottom_up(x)
+        if mx.dtype != tf.float32:  # mixed precision: statistics, samples and KL in float32
+            if self.levels == 2:
+                layers.compute_in_float32(self.hyper_analysis, self.hyper_synthesis)
+            mx, sx = tf.cast(mx, tf.float32), tf.cast(sx, tf.float32)
         shape1 = tf.shape(mx)[1:3]
         bits = 0.0
         if self.levels == 2:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from zoo import layers
 from zoo.errors import UnsupportedError
 from zoo.latent_codecs import DECODE, ENCODE, TRAIN, LatentCodec, Payloads, Step
 from zoo.models.base import CompressionModel, ceil_div
@@ -43,6 +44,9 @@ class LatentCodecModel(CompressionModel):
 
     def forward(self, x, training):
         y = self.analysis(self.to_unit(x))
+        if y.dtype != tf.float32:  # mixed precision: the latent codec runs in float32
+            layers.compute_in_float32(self.latent_codec)
+            y = tf.cast(y, tf.float32)
         y_hat, bits = self.latent_codec.code(self.step(TRAIN, training=training), y,
                                              tf.shape(y)[1:3])
         return self.from_unit(self.synthesis(y_hat)), bits
