@@ -94,6 +94,8 @@ class Trainer:
         self.strategy = strategy
         #: The seed of the data and noise of the segment being trained (`start_segment`).
         self.segment_seed = config.seed
+        #: Whether the training images are decoded once and kept in memory (`prepare_data`).
+        self.cache_images = False
         self.chief = distribute.is_chief(strategy)
         self.outdir = distribute.write_dir(config.workdir, strategy)
         self.replicas = strategy.num_replicas_in_sync
@@ -327,7 +329,6 @@ class Trainer:
                                 len(found.skipped_small), self.config.patchsize, len(found.unreadable))
         else:
             self.paths = spec
-            self.cache_images = False
             summary["source"] = "tfds"
         # Measured alone, before training, to tell an input-bound run from a compute-bound one.
         per_host = self.config.batchsize // max(1, getattr(self.strategy.extended, "_num_workers", 1))

@@ -3,7 +3,9 @@
 `tests/data/golden/` holds format v3 files made at commit 585d63e by
 `tests/data/golden/make_golden_files.py`: every tiny family with the seeded weights of
 `tests/data/legacy/`, and every shipped family at λ = 0.013, with the pixels the default
-and the portable (float64) decoders produced then. The shipped models' pixels are compared
+and the portable (float64) decoders produced then (on an AMD EPYC: the portable pixels must
+match exactly on any machine, the default ones within a level, as `zoo.Codec` promises,
+since another CPU's float32 kernels may round a pixel differently). The shipped models' pixels are compared
 with the input crop too, so what is stored is the picture, not just a bit pattern (the
 tiny models' weights are seeded, untrained).
 """
@@ -48,7 +50,13 @@ def test_golden_files_decode_to_their_stored_pixels(path, portable):
     assert container.peek(data).version == 3
     decoded = _codec(stem, portable).decompress(data)
     stored = np.load(GOLDEN / f"{path.stem}{'.portable' if portable else ''}.npy")
-    np.testing.assert_array_equal(decoded, stored)
+    if portable:  # float64 after entropy decoding: the same pixels on every machine
+        np.testing.assert_array_equal(decoded, stored)
+    else:  # float32: another CPU's kernels (AVX2 / AVX-512 / AMX) may round a pixel
+        # differently by a level, never more (zoo.Codec's contract)
+        assert decoded.shape == stored.shape
+        diff = np.abs(decoded.astype(np.int16) - stored.astype(np.int16))
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= 0.001 * diff.size, stem
     image = zoo.read_image(KODIM01)
     crop = image[50:111, 300:383] if "-" in stem else image[100:137, 200:253]
     assert decoded.shape == crop.shape

@@ -8,12 +8,12 @@
 # sizes), the final ones also on the 24 Kodak images, after all arms have trained. Two arms run at a time, one thread each (the
 # fastest use of 2 cores, results/cpu_recipe/README.md); eight arms, so that every arm
 # shares the machine alike. Then `python results/cpu_recipe/schedule_plot.py`.
-#   results/cpu_recipe/schedule_study.sh            # every arm; BUDGET=600 s by default
+#   results/cpu_recipe/schedule_study.sh            # every arm; BUDGET=480 s by default
 #   ARMS="cosine_3e-4 constant_1e-4" results/cpu_recipe/schedule_study.sh
 set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/../.."
-export BUDGET="${BUDGET:-600}" STUDY_ROOT="${STUDY_ROOT:-runs/schedule}"
+export BUDGET="${BUDGET:-480}" STUDY_ROOT="${STUDY_ROOT:-runs/schedule}"
 export CID22="${CID22:-../shared/datasets/cid22/training}" KODAK="${KODAK:-../shared/datasets/kodak}"
 export NATURAL="${NATURAL:-runs/natural}"
 out=results/cpu_recipe/schedule
@@ -34,18 +34,16 @@ if [ "${1:-}" = "--arm" ]; then  # one arm: --arm NAME [recipes.train flags...]
   done
   exit 0
 fi
-if [ "${1:-}" = "--evaluate" ]; then  # after training, so that no evaluation slows an arm
-  for log in "$out"/*/training_log_4.json; do
-    arm=$(basename "$(dirname "$log")")
-    for quarter in 1 2 3 4; do
-      [ -f "$out/$arm/natural_$quarter/hyperprior-mse.json" ] ||
-        python -m recipes.evaluate --weights="$STUDY_ROOT/$arm/weights_$quarter.npz" \
-          --dataset="$NATURAL" --codecs=none --noplot --output="$out/$arm/natural_$quarter"
-    done
-    [ -f "$out/$arm/kodak_4/hyperprior-mse.json" ] ||
-      python -m recipes.evaluate --weights="$STUDY_ROOT/$arm/weights_4.npz" \
-        --dataset="$KODAK" --codecs=none --noplot --output="$out/$arm/kodak_4"
+if [ "${1:-}" = "--evaluate" ]; then  # --evaluate ARM, after training: no evaluation slows an arm
+  arm="$2"
+  for quarter in 1 2 3 4; do
+    [ -f "$out/$arm/natural_$quarter/hyperprior-mse.json" ] ||
+      python -m recipes.evaluate --weights="$STUDY_ROOT/$arm/weights_$quarter.npz" \
+        --dataset="$NATURAL" --codecs=none --noplot --output="$out/$arm/natural_$quarter"
   done
+  [ -f "$out/$arm/kodak_4/hyperprior-mse.json" ] ||
+    python -m recipes.evaluate --weights="$STUDY_ROOT/$arm/weights_4.npz" \
+      --dataset="$KODAK" --codecs=none --noplot --output="$out/$arm/kodak_4"
   exit 0
 fi
 
@@ -68,4 +66,4 @@ if [ -n "${ARMS:-}" ]; then
 fi
 # Two at a time; each arm's log in runs/schedule/<arm>.log. Then the real files.
 xargs -P 2 -L 1 sh -c 'exec "$0" --arm "$@" > "$STUDY_ROOT/$1.log" 2>&1' "$self" <<<"$all"
-"$self" --evaluate
+cut -d' ' -f1 <<<"$all" | xargs -P 2 -I{} sh -c 'exec "$0" --evaluate {} >> "$STUDY_ROOT/{}.log" 2>&1' "$self"
