@@ -15,13 +15,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 here=results/pretrained/runs
 minutes="${MINUTES:-60}"
+runs_file="${RUNS:-$here/runs.tsv}"  # another list, e.g. to try the script on tiny models
+snapshots="${SNAPSHOTS:-$here}"      # where compact weights are read from and written to
 data="${TRAIN_DATA:-../shared/datasets/cid22/training}"
 
 run_one() {  # run_one NAME MODEL LMBDA OVERRIDES START FLAGS...
   local name="$1" model="$2" lmbda="$3" overrides="$4" start="$5"; shift 5
   local workdir="runs/$name" init=()
   if [ ! -d "$workdir/checkpoints" ]; then  # a new run, or its checkpoints are gone
-    if [ -f "$here/$name.npz" ]; then init=(--init_from="$here/$name.npz")
+    if [ -f "$snapshots/$name.npz" ]; then init=(--init_from="$snapshots/$name.npz")
     elif [ "$start" != "-" ]; then init=(--init_from="$start"); fi
   fi
   local status=0
@@ -30,7 +32,7 @@ run_one() {  # run_one NAME MODEL LMBDA OVERRIDES START FLAGS...
     --checkpoint_every=500 --image_every=100000000 --intra_op_threads=1 --inter_op_threads=1 \
     --workdir="$workdir" "${init[@]}" "$@" > "runs/$name.log" 2>&1 || status=$?
   echo "$name: recipes.train exited $status (124 or 3: stopped at the time limit)"
-  python -m recipes.snapshot --workdir="$workdir" --output="$here/$name.npz"
+  python -m recipes.snapshot --workdir="$workdir" --output="$snapshots/$name.npz"
 }
 mkdir -p runs
 running=0
@@ -40,5 +42,5 @@ while IFS=$'\t' read -r name model lmbda overrides start flags; do
   run_one "$name" "$model" "$lmbda" "$overrides" "$start" $flags &
   running=$((running + 1))
   if [ "$running" -ge 2 ]; then wait -n || true; running=$((running - 1)); fi
-done < "$here/runs.tsv"
+done < "$runs_file"
 wait
