@@ -11,8 +11,8 @@ Issue set-up: N=64, M=96, random 128² crops of CID22 training, batch 8, λ = 0.
 for the entropy bottleneck's quantiles (auxiliary loss), gradient clipping at 1.0, as
 CompressAI's example trainer does. After each stage (1k, 2k, 5k steps) the model's
 tables are updated and every Kodak image is compressed to real range-coded strings and
-decoded; bpp counts the strings' bytes and PSNR compares the decoded 8-bit pixels with
-the input. Results go to OUT/eval_<steps>.json in the same form as parity_plot.py reads.
+decoded; bpp counts the strings' bytes (also y's and z's apart, `bpp_y_z`) and PSNR
+compares the decoded 8-bit pixels with the input. Results go to OUT/eval_<steps>.json in the same form as parity_plot.py reads.
 """
 
 from __future__ import annotations
@@ -57,11 +57,14 @@ def rd_loss(out, x, lmbda: float):
 def evaluate(model, images) -> dict:
     model.eval()
     model.update(force=True)
-    bpps, psnrs = [], []
+    bpps, psnrs, parts = [], [], []
     for image in images:
         x = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
         coded = model.compress(x)
         nbytes = sum(len(s) for strings in coded["strings"] for s in strings)
+        # bpp of y's and z's strings apart (the zoo's files: payloads 0 and 1)
+        parts.append([8 * sum(len(s) for s in strings) / (image.shape[0] * image.shape[1])
+                      for strings in coded["strings"]])
         x_hat = model.decompress(coded["strings"], coded["shape"])["x_hat"]
         decoded = (x_hat.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round()
         mse = np.mean((decoded - image.astype(np.float64)) ** 2)
@@ -69,6 +72,7 @@ def evaluate(model, images) -> dict:
         psnrs.append(10 * math.log10(255 ** 2 / mse))
     model.train()
     return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs)),
+            "bpp_y_z": np.mean(parts, axis=0).tolist(),
             "per_image": {"bpp": bpps, "psnr": psnrs}}
 
 
@@ -82,6 +86,8 @@ def main() -> None:
     parser.add_argument("--eval_images", type=int, default=24)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--lmbda", type=float, default=0.013)
+    parser.add_argument("--save_dir", type=Path, default=Path("runs/compressai"),
+                        help="state_dict of each stage (not committed)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -119,6 +125,8 @@ def main() -> None:
         result.update(steps=step, seed=args.seed, images=len(kodak),
                       train_seconds=time.perf_counter() - start)
         (args.out / f"eval_{stage}.json").write_text(json.dumps(result, indent=1))
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), args.save_dir / f"{args.out.name}_{stage}.pt")
         print(f"step {step}: {result['bpp']:.4f} bpp, {result['psnr']:.2f} dB", flush=True)
     (args.out / "training_log.json").write_text(json.dumps(log))
 
