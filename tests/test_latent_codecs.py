@@ -130,6 +130,27 @@ def test_scale_output_forms_start_alike_and_code_alike(odd_image, tmp_path):
         zoo.create_model(name, scale_output="log")
 
 
+def test_side_prior_filters_are_an_option_recorded_in_the_weights(odd_image, tmp_path):
+    """CompressAI's EntropyBottleneck has filters (3, 3, 3, 3), tensorflow-compression's
+    DeepFactorized (3, 3): the wider density adds variables only when asked for, and the
+    weights record it, so that a file decodes to what the model makes of its input."""
+    from zoo import weights
+
+    default = zoo.Codec(zoo.create_model("hyperprior_tiny")).model
+    wide = zoo.Codec(zoo.create_model("hyperprior_tiny", side_prior_filters=(3, 3, 3, 3))).model
+    side = {v.name for v in default.side_entropy_model.trainable_variables}
+    wider = {v.name for v in wide.side_entropy_model.trainable_variables}
+    assert side < wider and len(wider) - len(side) == 6  # two more layers: matrix, bias, factor
+    weights.save(wide, tmp_path / "wide.npz")
+    loaded = weights.load(tmp_path / "wide.npz")
+    assert [v.name for v in loaded.variables] == [v.name for v in wide.variables]
+    data = zoo.Codec(loaded).compress(odd_image)
+    decoded = zoo.Codec(loaded).decompress(data)
+    own = loaded.rd_losses(tf.constant(odd_image[None], tf.float32), training=False)["x_hat"]
+    assert decoded.shape == odd_image.shape
+    np.testing.assert_array_equal(decoded, np.clip(np.round(own[0].numpy()), 0, 255))
+
+
 def test_joint_refuses_the_scale_output_form():
     with pytest.raises(ValueError, match="scale_output='index'"):
         zoo.create_model("joint_tiny", scale_output="scale")

@@ -182,10 +182,15 @@ class FactorizedEntropyModel(tf.keras.layers.Layer):
     Latents are [batch, height, width, channels]; each image is one coding unit.
     """
 
-    def __init__(self, channels: int, name: str = "entropy_bottleneck", **kwargs):
+    def __init__(self, channels: int, name: str = "entropy_bottleneck",
+                 num_filters: tuple[int, ...] = (3, 3), **kwargs):
+        """`num_filters`: hidden widths of the per-channel density network
+        (tensorflow-compression's default (3, 3); CompressAI's EntropyBottleneck uses
+        (3, 3, 3, 3)). Another value adds variables: weights record it."""
         super().__init__(name=name, **_float32_layer(kwargs))
         self.channels = int(channels)
-        self.prior = tfc.NoisyDeepFactorized(batch_shape=[self.channels])
+        self.prior = tfc.NoisyDeepFactorized(batch_shape=[self.channels],
+                                             num_filters=tuple(int(f) for f in num_filters))
 
     def call(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """Returns (noisy or quantized latents, bits per image).

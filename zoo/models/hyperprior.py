@@ -46,6 +46,7 @@ class ScaleHyperprior(LatentCodecModel):
         scale_min: float = 0.11,
         scale_max: float = 256.0,
         scale_output: str = "index",
+        side_prior_filters: tuple[int, ...] = (3, 3),
         **kw,
     ):
         super().__init__(**kw)
@@ -61,7 +62,8 @@ class ScaleHyperprior(LatentCodecModel):
         self.latent_codec = self._make_latent_codec(
             self._make_hyper_analysis(num_filters, hyper),
             self._make_hyper_synthesis(num_filters, num_latents),
-            tfc_adapter.FactorizedEntropyModel(hyper, name="side_bottleneck"),
+            tfc_adapter.FactorizedEntropyModel(hyper, name="side_bottleneck",
+                                               num_filters=side_prior_filters),
             tfc_adapter.GaussianConditional(num_scales, scale_min, scale_max),
         )
 
