@@ -4,6 +4,9 @@
 
 copies the artifact to `zoo/weights/<name>-<metric>-<λ>-v<version>.npz` (never over an
 existing file) and appends its frozen record to `zoo/models/<family>.pretrained.json`.
+`--retire=1` then retires version 1 of the same model, metric and λ: its weights file is
+deleted and its record marked `retired`, so that a file made with it is refused with a
+message naming that version (instead of "unknown weights").
 The evaluation JSON is what `recipes.evaluate` writes; its mean Kodak numbers are read
 from the top level or from a `mean`/`results`/`kodak` object, under the keys `bpp`,
 `psnr` (or `psnr-rgb`) and `ms_ssim` (or `ms-ssim`, `ms-ssim-rgb`); lists are averaged.
@@ -11,6 +14,7 @@ from the top level or from a `mean`/`results`/`kodak` object, under the keys `bp
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -91,11 +95,42 @@ def publish(
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights_path, target)
+    _write_records(records_path, records + [entry.record()])
+    return entry
+
+
+def _write_records(records_path: Path, records: list[dict]) -> None:
     records_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = records_path.with_name(records_path.name + ".partial")
-    tmp.write_text(json.dumps(records + [entry.record()], indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, records_path)
-    return entry
+
+
+def retire(
+    name: str, metric: str, lmbda: float, version: int, reason: str,
+    records_dir: str | os.PathLike = pretrained.RECORDS_DIR,
+    weights_dir: str | os.PathLike = pretrained.PACKAGE_WEIGHTS,
+) -> dict:
+    """Marks version `version` of (name, metric, λ) retired (`reason`: when and why) and
+    deletes its weights file from `weights_dir`; returns the record.
+
+    Raises:
+      WeightsError: no such record, or it is retired already.
+    """
+    if not reason:
+        raise ValueError("retiring weights needs a reason (when, and what replaces them)")
+    records_path = Path(records_dir) / f"{get_spec(name).family}.pretrained.json"
+    records = json.loads(records_path.read_text()) if records_path.exists() else []
+    for record in records:
+        if (record["name"], record["metric"], record["version"]) == (name, metric, version) \
+                and math.isclose(record["lmbda"], lmbda, rel_tol=1e-9):
+            if record.get("retired"):
+                raise WeightsError(f"{record['file']} was retired already ({record['retired']})")
+            record["retired"] = reason
+            _write_records(records_path, records)
+            (Path(weights_dir) / record["file"]).unlink(missing_ok=True)
+            return record
+    raise WeightsError(f"no record of {name} {metric} λ={lmbda:g} v{version} in {records_path}")
 
 
 def main(argv: list[str]) -> None:
@@ -110,6 +145,13 @@ def main(argv: list[str]) -> None:
         training_data=f.training_data, steps=f.steps, wall_time_hours=f.wall_time_hours,
     )
     print(f"published {entry.file}\n  {entry.summary()}")
+    if f.retire is not None:
+        today = datetime.date.today().isoformat()
+        old = retire(entry.name, entry.metric, entry.lmbda, f.retire,
+                     f"{today}, replaced by v{entry.version}",
+                     records_dir=f.records_dir or pretrained.RECORDS_DIR,
+                     weights_dir=f.weights_dir or pretrained.PACKAGE_WEIGHTS)
+        print(f"retired {old['file']} ({old['retired']})")
 
 
 if __name__ == "__main__":
@@ -122,6 +164,8 @@ if __name__ == "__main__":
     flags.DEFINE_integer("steps", None, "training steps (default: the artifact's; give the "
                          "total when the run was fine-tuned from another)")
     flags.DEFINE_float("wall_time_hours", None, "training wall time (default: the artifact's)")
+    flags.DEFINE_integer("retire", None, "then retire this version of the same model, "
+                         "metric and λ (its file deleted, its record kept and marked)")
     flags.DEFINE_string("records_dir", None, "where records go (default: zoo/models)")
     flags.DEFINE_string("weights_dir", None, "where weights go (default: zoo/weights)")
     app.run(main)

@@ -186,6 +186,51 @@ def test_fresh_process_decodes_without_flags(registry, tmp_path, odd_image):
     assert np.array_equal(zoo.decompress(data), reconstruction)
 
 
+def test_a_file_made_with_retired_weights_fails_naming_their_version(
+        published, tmp_path, monkeypatch, odd_image):
+    """v2 replaces v1 (`publish --retire`): v1's file is gone, its record kept and marked,
+    and a file v1 made is refused everywhere with a message naming v1; v2 codes as usual."""
+    from zoo import cli
+
+    _, _, artifact = published
+    records = tmp_path / "records"
+    publish.publish(artifact, EVALUATION, 1, records_dir=records, weights_dir=records)
+    monkeypatch.setenv(pretrained.RECORDS_ENV, str(records))
+    monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(pretrained.URL_ENV, raising=False)
+    old_file = zoo.get(NAME, lmbda=LMBDA).compress(odd_image)
+    (tmp_path / "old.lic").write_bytes(old_file)
+
+    retrained = zoo.create_model(NAME, lmbda=LMBDA)
+    retrained.rd_losses(np.zeros([1, 32, 32, 3], np.float32), training=False)
+    for v in retrained.trainable_variables:
+        v.assign(v * 1.01)  # other weights than v1's
+    zoo.weights.save(retrained, tmp_path / "v2.npz")
+    publish.publish(tmp_path / "v2.npz", EVALUATION, 2, records_dir=records, weights_dir=records)
+    publish.retire(NAME, "mse", LMBDA, 1, "2026-12-08, replaced by v2", records, records)
+
+    assert not (records / f"{NAME}-mse-{LMBDA:g}-v1.npz").exists()
+    [old] = zoo.list_pretrained(NAME, retired=True)
+    assert (old.version, old.retired) == (1, "2026-12-08, replaced by v2")
+    assert [e.version for e in zoo.list_pretrained(NAME)] == [2]
+    with pytest.raises(zoo.WeightsError, match="retired already"):
+        publish.retire(NAME, "mse", LMBDA, 1, "again", records, records)
+
+    retired = rf"{NAME} \(mse, λ={LMBDA:g}\) weights v1 were retired \(2026-12-08, replaced by v2\)"
+    with pytest.raises(zoo.WeightsError, match=retired):
+        zoo.decompress(old_file)
+    assert cli.main(["decompress", str(tmp_path / "old.lic"), str(tmp_path / "out.png")]) != 0
+    assert not (tmp_path / "out.png").exists()
+    # The new weights' codec names the old ones too, and codes its own files.
+    codec = zoo.get(NAME, lmbda=LMBDA)
+    assert codec.fingerprint == zoo.weights.fingerprint(retrained)
+    with pytest.raises(zoo.ModelMismatchError, match=r"weights v1, retired: 2026-12-08"):
+        codec.decompress(old_file)
+    data, reconstruction = codec.compress_with_reconstruction(odd_image)
+    assert np.array_equal(zoo.decompress(data), reconstruction)
+    assert (tmp_path / "old.lic").read_bytes() == old_file  # the refusal lost nothing
+
+
 def test_variable_rate_model_is_published_with_its_range(tmp_path, monkeypatch, odd_image):
     """A λ-parameterized model's record carries its range; `zoo.get` serves any λ in it."""
     name, lmbda_range = "hyperprior_vr_tiny", (0.003, 0.03)

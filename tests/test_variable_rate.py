@@ -267,9 +267,10 @@ def test_trainer_warm_starts_a_variable_rate_model_from_fixed_rate_weights(tmp_p
     zoo.weights.save(fixed, tmp_path / "fixed.npz")
     config = trainer.TrainConfig(
         model="hyperprior_vr_tiny", workdir=str(tmp_path / "vr"), batchsize=2, patchsize=32,
-        init_from=str(tmp_path / "fixed.npz"),
+        init_from=str(tmp_path / "fixed.npz"), precision="float32",  # auto is bf16 on AMX
         model_overrides={"parameterization": "gdn", "function_lr_multiplier": 100.0})
     run = trainer.Trainer(config, tf.distribute.get_strategy())
+    assert run.precision.policy == "float32"
     assert run.restore() == 0
     want = fixed.rd_losses(x, training=False)["bpp"].numpy()
     for lmbda in (LOW, HIGH):

@@ -159,8 +159,8 @@ class Codec:
             raise ModelMismatchError(f"file was made by {made_by}, not by {self!r}")
         if header.fingerprint != self.fingerprint_bytes:
             raise ModelMismatchError(
-                f"file was made by {made_by} with weights {header.fingerprint.hex()}, "
-                f"but this codec has weights {self.fingerprint[:16]}"
+                f"file was made by {made_by} with weights {header.fingerprint.hex()}"
+                f"{_known_weights(header)}, but this codec has weights {self.fingerprint[:16]}"
             )
         limit = min(image_io.MAX_PIXELS, self.model.max_pixels)
         if header.height * header.width > limit:
@@ -216,6 +216,22 @@ class Codec:
         with open(source, "rb") as f:
             image = self.decompress(f.read(), progress)
         image_io.write_png(image, target)
+
+
+def _known_weights(header: container.Header) -> str:
+    """" (pretrained … weights vN[, retired …])" when the file's weights are a registry
+    entry's, shipped or retired; "" otherwise (or when the records cannot be read)."""
+    from zoo import pretrained
+    from zoo.errors import WeightsError
+
+    try:
+        entry = pretrained.entry_by_fingerprint(header.model, header.metric, header.fingerprint)
+    except WeightsError:
+        return ""
+    if entry is None:
+        return ""
+    return f" (pretrained {entry.describe()}" + (
+        f", retired: {entry.retired})" if entry.retired else ")")
 
 
 def _tensor(image: np.ndarray) -> tf.Tensor:

@@ -56,6 +56,10 @@ class PretrainedEntry:
     lmbda_range: tuple[float, float] | None = None
     #: What the rate trade-off parameter is called for this family ("lmbda", "beta").
     tradeoff: str = "lmbda"
+    #: Non-empty once the weights are no longer shipped (`export.publish.retire`): when
+    #: and why, e.g. "2026-12-08, replaced by v2". The record stays, so that a file made
+    #: with these weights is refused with a message naming them.
+    retired: str = ""
     #: Folder of the record file (weights may sit beside it); not part of the record.
     source_dir: str = field(default="", compare=False, repr=False)
 
@@ -94,6 +98,18 @@ class PretrainedEntry:
             if k else "not evaluated"
         )
         return f"{self.name:<14} {self.metric:<8} {lam:<22} q{self.quality} v{self.version}  {quality}"
+
+    def describe(self) -> str:
+        """"name (metric, λ=…) weights vN", as errors name an entry."""
+        lam = (f"λ∈[{self.lmbda_range[0]:g}, {self.lmbda_range[1]:g}]"
+               if self.lmbda_range else f"λ={self.lmbda:g}")
+        return f"{self.name} ({self.metric}, {lam}) weights v{self.version}"
+
+    def retired_message(self) -> str:
+        """Why a file made with these (retired) weights cannot be decoded here."""
+        return (f"{self.describe()} were retired ({self.retired}) and are no longer shipped; "
+                f"decode the file with the release that shipped them, or pass their weights "
+                f"file ({self.file}, sha256 {self.sha256[:16]}…) with --weights")
 
 
 def record_files() -> list[Path]:
@@ -141,11 +157,14 @@ def _entries() -> tuple[PretrainedEntry, ...]:
     return _entries_of(tuple(_state(p) for p in record_files()))
 
 
-def list_pretrained(name: str | None = None, metric: str | None = None) -> list[PretrainedEntry]:
-    """Every pretrained entry (optionally of one model name and metric)."""
+def list_pretrained(name: str | None = None, metric: str | None = None,
+                    retired: bool = False) -> list[PretrainedEntry]:
+    """Every shipped pretrained entry (optionally of one model name and metric);
+    `retired=True` lists the retired ones instead."""
     return [
         e for e in _entries()
         if (name is None or e.name == name) and (metric is None or e.metric == metric)
+        and bool(e.retired) == retired
     ]
 
 
@@ -158,7 +177,10 @@ def find(name: str, lmbda: float, metric: str = "mse") -> PretrainedEntry:
     if candidates:
         return max(candidates, key=lambda e: e.version)
     available = list_pretrained(name, metric)
+    gone = [e for e in list_pretrained(name, metric, retired=True) if e.serves(lmbda)]
     if not available:
+        if gone:
+            raise WeightsError(max(gone, key=lambda e: e.version).retired_message())
         raise WeightsError(
             f"no pretrained weights for {name} ({metric}); train them with "
             f"`python -m recipes.train --model={name} --lmbda={lmbda:g}` and pass "
@@ -168,8 +190,9 @@ def find(name: str, lmbda: float, metric: str = "mse") -> PretrainedEntry:
         {f"[{e.lmbda_range[0]:g}, {e.lmbda_range[1]:g}]" if e.lmbda_range else f"{e.lmbda:g}"
          for e in available}
     )
+    was = f" ({max(gone, key=lambda e: e.version).describe()} were retired)" if gone else ""
     raise WeightsError(
-        f"no pretrained {name} ({metric}) for λ={lmbda:g}; available λ: {', '.join(ranges)}"
+        f"no pretrained {name} ({metric}) for λ={lmbda:g}{was}; available λ: {', '.join(ranges)}"
     )
 
 
@@ -187,11 +210,30 @@ def resolve(spec: str) -> Path:
     return weights_file(find(name, lmbda, *rest[1:]))
 
 
-def find_by_fingerprint(name: str, metric: str, fingerprint_prefix: bytes) -> PretrainedEntry:
+def entry_by_fingerprint(name: str, metric: str, fingerprint_prefix: bytes,
+                         ) -> PretrainedEntry | None:
+    """The entry, shipped or retired, whose weights have this fingerprint (prefix)."""
     hexprefix = fingerprint_prefix.hex()
-    for entry in list_pretrained(name, metric):
-        if entry.fingerprint.startswith(hexprefix):
-            return entry
+    for retired in (False, True):
+        for entry in list_pretrained(name, metric, retired=retired):
+            if entry.fingerprint.startswith(hexprefix):
+                return entry
+    return None
+
+
+def find_by_fingerprint(name: str, metric: str, fingerprint_prefix: bytes) -> PretrainedEntry:
+    """The shipped entry that made a file (its header's model, metric and fingerprint).
+
+    Raises:
+      WeightsError: no entry has these weights, or they were retired (the message names
+        their version).
+    """
+    hexprefix = fingerprint_prefix.hex()
+    entry = entry_by_fingerprint(name, metric, fingerprint_prefix)
+    if entry is not None and entry.retired:
+        raise WeightsError(f"the file was made by {entry.retired_message()}")
+    if entry is not None:
+        return entry
     raise WeightsError(
         f"the file was made by {name} ({metric}) with weights {hexprefix}, which are not "
         f"among the pretrained weights; decode it with the Codec (or --weights) that made it"
