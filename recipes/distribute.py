@@ -36,7 +36,7 @@ def split_cpu(num_devices: int) -> None:
     )
 
 
-def _cluster_workers() -> int:
+def cluster_workers() -> int:
     """Number of tasks TF_CONFIG describes (0 when unset)."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
     cluster = config.get("cluster", {})
@@ -59,7 +59,7 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     # MultiWorkerMirroredStrategy can no longer configure its collectives.
     gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
-        if _cluster_workers() > 1:
+        if cluster_workers() > 1:
             name = "multi_worker_mirrored"
         elif len(gpus) > 1:
             name = "mirrored"
@@ -73,7 +73,7 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
         devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker_mirrored":
-        if _cluster_workers() == 0:
+        if cluster_workers() == 0:
             raise ValueError("multi_worker_mirrored needs a cluster in the TF_CONFIG environment variable")
         # RING works everywhere (CPU included); NCCL would be picked on GPUs by AUTO.
         implementation = (

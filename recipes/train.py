@@ -9,11 +9,13 @@ Unset flags fall back to the family's published schedule (`zoo.registry.get_spec
 Quick check: `python -m recipes.train --smoke --train_data /path/to/pngs --workdir /tmp/s`.
 Multi-worker: set TF_CONFIG on every worker and pass --strategy multi_worker_mirrored.
 On a CPU: `--schedule=cpu` (warm-up, cosine decay), `--intra_op_threads`/`--inter_op_threads`;
-`--precision=auto` trains in mixed_bfloat16 only where bfloat16 is native.
+`--precision=auto` trains in mixed_bfloat16 only where bfloat16 is native; on a 2-core host
+a run splits into two single-threaded mirrored replicas (`--cpu_devices`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -64,8 +66,10 @@ flags.DEFINE_integer("image_every", None, "Steps between reconstruction images (
 flags.DEFINE_integer("seed", None, "Random seed (default 0).")
 flags.DEFINE_integer("data_throughput_batches", None, "Batches timed to measure the input pipeline alone.")
 flags.DEFINE_bool("smoke", False, "Tiny run: the _tiny model, 10 steps, 64 px patches, batch 2.")
-flags.DEFINE_integer("cpu_devices", 1, "Split the CPU into this many logical devices (to run "
-                     "'mirrored' with several replicas without accelerators; tests, debugging).")
+flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices, one "
+                     "'mirrored' replica each. Default: one single-threaded replica per core on a "
+                     "2-core host without accelerators (15 % faster than one process there), "
+                     "else 1; see recipes.training_setup.cpu_replicas.")
 flags.DEFINE_string("init_from", None, "Weights to start from: a file or name@λ of a pretrained "
                     "entry. The same architecture (fine-tune to another λ), a variable-rate model "
                     "from its fixed-rate family (hyperprior_vr from hyperprior@0.013), or another "
@@ -80,13 +84,7 @@ def main(argv: list[str]) -> int:
     from recipes.data import DataError
     from zoo.errors import ZooError
 
-    distribute.split_cpu(F.cpu_devices)
-    if F.cpu_devices > 1 and 0 < F.inter_op_threads < 4 * F.cpu_devices:
-        logging.warning("--inter_op_threads=%d with %d CPU devices: replicas waiting in "
-                        "all-reduces may block each other.", F.inter_op_threads, F.cpu_devices)
     try:
-        # Before TensorFlow runs any op (after split_cpu, so an explicit value wins).
-        trainer.configure_threads(F.intra_op_threads, F.inter_op_threads)
         overrides = json.loads(F.model_overrides) if F.model_overrides else {}
         if not isinstance(overrides, dict):
             raise ValueError("--model_overrides must be a JSON object")
@@ -105,6 +103,9 @@ def main(argv: list[str]) -> int:
             debug_inject_nan_at_step=F.debug_inject_nan_at_step,
             init_from=F.init_from,
         )
+        config = split_devices(config, distribute)
+        # Before TensorFlow runs any op (after split_cpu, so an explicit value wins).
+        trainer.configure_threads(config.intra_op_threads, config.inter_op_threads)
         logging.info("Configuration: %s", config)
         log = trainer.run(config)
     except trainer.NonFiniteLossError as exc:
@@ -119,6 +120,35 @@ def main(argv: list[str]) -> int:
         return 2
     print(f"done: {log['steps']} steps, weights {log['weights']}, fingerprint {log['fingerprint']}")
     return 0
+
+
+def split_devices(config, distribute):
+    """Splits the CPU into the logical devices `training_setup.cpu_replicas` chooses
+    (before TensorFlow starts) and returns the config that says so: with several, the
+    strategy is mirrored and each replica runs one intra-op thread."""
+    from recipes import training_setup
+
+    devices, why = training_setup.cpu_replicas(
+        F.cpu_devices, strategy=config.strategy, batchsize=config.batchsize, smoke=config.smoke,
+        intra_op_threads=config.intra_op_threads, inter_op_threads=config.inter_op_threads,
+        cores=training_setup.available_cores(),
+        accelerators=bool(tf_accelerators()), cluster=distribute.cluster_workers() > 1)
+    logging.info("CPU devices: %d (%s).", devices, why)
+    distribute.split_cpu(devices)
+    if devices > 1 and 0 < config.inter_op_threads < 4 * devices:
+        logging.warning("--inter_op_threads=%d with %d CPU devices: replicas waiting in "
+                        "all-reduces may block each other.", config.inter_op_threads, devices)
+    if devices == 1 or F.cpu_devices is not None:
+        return dataclasses.replace(config, cpu_devices=devices)
+    return dataclasses.replace(config, cpu_devices=devices, strategy="mirrored",
+                               intra_op_threads=1)
+
+
+def tf_accelerators() -> list:
+    """Physical GPUs and TPUs (listing them does not start the runtime)."""
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU") + tf.config.list_physical_devices("TPU")
 
 
 def entry() -> None:

@@ -63,6 +63,8 @@ class TrainConfig:
     #: memory (twice: cache and shuffle buffer); 0: decode every crop's image from its file.
     cache_mb: int = 1024
     strategy: str = "auto"
+    #: Logical CPU devices the run split the host into (`training_setup.cpu_replicas`).
+    cpu_devices: int = 1
     checkpoint_every: int = 1000
     log_every: int = 100
     image_every: int = 5000

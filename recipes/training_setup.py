@@ -3,6 +3,7 @@
     choose_precision  float32, or mixed_bfloat16 where the CPU (AMX/AVX-512 BF16) or GPU
                       (compute capability ≥ 8.0) computes bfloat16 natively
     configure_threads intra-/inter-op threads before TensorFlow starts its pools
+    cpu_replicas      how many single-threaded replicas one run splits a CPU host into
     make_schedule     published (constant, ×0.1 at decay_at), cpu (`CPU_RECIPE`),
                       constant, step or cosine, each after a linear warm-up
 """
@@ -256,6 +257,50 @@ def keras_policy(name: str):
         tf.keras.mixed_precision.set_global_policy(previous)
 
 
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+#: Cores of the CPU hosts on which `cpu_replicas` splits a run by default: measured on 2
+#: cores (results/cpu_recipe/README.md, "Threads and processes"), where two single-threaded
+#: replicas under MirroredStrategy train 15 % faster than one process with TensorFlow's
+#: own thread pools. Larger hosts keep TensorFlow's pools (not measured here).
+SPLIT_CORES = (2,)
+
+
+def cpu_replicas(requested: int | None, *, strategy: str, batchsize: int, smoke: bool,
+                 intra_op_threads: int, inter_op_threads: int, cores: int,
+                 accelerators: bool, cluster: bool) -> tuple[int, str]:
+    """The logical CPU devices a run splits the host into (`distribute.split_cpu`), and why.
+
+    `requested` (--cpu_devices) wins when given. Otherwise (auto) a run is split into one
+    single-threaded replica per core on a host of SPLIT_CORES cores when nothing else
+    decides the devices: no accelerator, no multi-worker cluster, --strategy auto or
+    mirrored, no thread settings of its own (two trainings side by side pass
+    --intra_op_threads=1 each), a batch that divides evenly, and not a --smoke run.
+    """
+    if requested is not None:
+        if requested < 1:
+            raise ValueError("--cpu_devices must be ≥ 1")
+        return requested, "requested"
+    reasons = [
+        (accelerators, "an accelerator is present"),
+        (cluster, "a multi-worker cluster"),
+        (strategy not in ("auto", "mirrored"), f"--strategy={strategy}"),
+        (bool(intra_op_threads or inter_op_threads), "thread counts were given"),
+        (smoke, "a smoke run"),
+        (cores not in SPLIT_CORES, f"{cores} cores (split only on {SPLIT_CORES})"),
+        (batchsize % max(cores, 1) != 0, f"batch {batchsize} does not split over {cores}"),
+    ]
+    for applies, why in reasons:
+        if applies:
+            return 1, f"one device: {why}"
+    return cores, f"{cores} single-threaded replicas (mirrored) on a {cores}-core CPU host"
+
+
 def configure_threads(intra_op: int = 0, inter_op: int = 0) -> dict[str, Any]:
     """Applies tf.config.threading settings (0 keeps the current one); returns them.
 
@@ -274,10 +319,7 @@ def configure_threads(intra_op: int = 0, inter_op: int = 0) -> dict[str, Any]:
     except RuntimeError as exc:
         applied = False
         logging.warning("Thread settings not applied (%s): the TensorFlow runtime already runs.", exc)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count()
+    cores = available_cores()
     return {
         "intra_op_threads": intra_op, "inter_op_threads": inter_op, "applied": applied,
         # What TensorFlow uses (0 = its default: one thread per core for both pools).

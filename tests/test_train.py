@@ -160,6 +160,44 @@ def test_get_strategy_names():
 # Subprocesses: the real driver --------------------------------------------------------
 
 
+def test_cpu_replicas_split_a_two_core_host_unless_something_else_decides():
+    from recipes.training_setup import cpu_replicas
+
+    base = dict(strategy="auto", batchsize=8, smoke=False, intra_op_threads=0,
+                inter_op_threads=0, cores=2, accelerators=False, cluster=False)
+    assert cpu_replicas(None, **base)[0] == 2
+    assert cpu_replicas(None, **{**base, "strategy": "mirrored"})[0] == 2
+    for change, why in [({"cores": 4}, "4 cores"), ({"cores": 1}, "1 cores"),
+                        ({"accelerators": True}, "accelerator"), ({"cluster": True}, "cluster"),
+                        ({"strategy": "one_device"}, "one_device"), ({"smoke": True}, "smoke"),
+                        ({"intra_op_threads": 1}, "thread counts"),
+                        ({"inter_op_threads": 2}, "thread counts"), ({"batchsize": 7}, "batch 7")]:
+        devices, reason = cpu_replicas(None, **{**base, **change})
+        assert devices == 1 and why in reason, (change, reason)
+    assert cpu_replicas(3, **{**base, "cores": 8}) == (3, "requested")
+    with pytest.raises(ValueError, match="≥ 1"):
+        cpu_replicas(0, **base)
+
+
+def test_driver_default_devices_follow_the_host(images: Path, tmp_path: Path):
+    """Without device flags a run on a 2-core CPU host trains two single-threaded mirrored
+    replicas (results/cpu_recipe/README.md), and says so; elsewhere one device."""
+    from recipes.training_setup import available_cores
+
+    workdir = tmp_path / "run"
+    result = _run([sys.executable, "-m", "recipes.train", "--model=hyperprior_tiny",
+                   f"--train_data={images}", f"--workdir={workdir}", "--patchsize=32",
+                   "--batchsize=2", "--num_steps=2", "--precision=float32"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((workdir / "config.json").read_text())
+    split = available_cores() == 2
+    assert config["config"]["cpu_devices"] == (2 if split else 1)
+    assert config["strategy"]["replicas"] == (2 if split else 1)
+    assert config["config"]["strategy"] == ("mirrored" if split else "auto")
+    assert config["threads"]["effective_intra_op"] == (1 if split else 0)
+    assert "CPU devices: " in result.stderr
+
+
 def test_driver_mirrored_two_cpus_end_to_end(images: Path, tmp_path: Path):
     workdir = tmp_path / "run"
     result = _run(_train_cmd(images, workdir, "--strategy=mirrored", "--cpu_devices=2",
