@@ -25,6 +25,7 @@ from typing import Any
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from recipes import provenance  # noqa: E402
 from zoo import pretrained, weights  # noqa: E402, weights
 from zoo.errors import WeightsError  # noqa: E402
 from zoo.models.base import quality_index  # noqa: E402
@@ -82,8 +83,11 @@ def publish(
     if target.exists():
         raise WeightsError(f"{target} exists; a published file is never overwritten")
     training = meta.get("training", {})
-    if wall_time_hours is None:
-        wall_time_hours = float(training.get("wall_time_seconds", 0.0)) / 3600.0
+    segments = provenance.chain(training)
+    if wall_time_hours is None:  # the whole chain's, where the artifact records one
+        wall_time_hours = sum(float(s.get("wall_time_seconds", 0.0)) for s in segments) / 3600.0
+    if steps is None and segments:
+        steps = sum(int(s.get("steps", 0)) for s in segments)
     entry = pretrained.PretrainedEntry(
         name=name, metric=metric, lmbda=lmbda, quality=quality_index(lmbda, metric),
         version=int(version), file=filename, sha256=weights.file_sha256(weights_path),
@@ -91,7 +95,7 @@ def publish(
         training_data=training_data or str(training.get("data", meta.get("training_data", ""))),
         steps=int(steps if steps is not None else training.get("steps", meta.get("steps", 0))),
         wall_time_hours=round(float(wall_time_hours), 4),
-        kodak=kodak_numbers(evaluation),
+        kodak=kodak_numbers(evaluation), chain=segments,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights_path, target)
@@ -161,9 +165,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("eval", None, "evaluation JSON from recipes.evaluate", required=True)
     flags.DEFINE_integer("version", None, "entry version (a retrain gets a new one)", required=True)
     flags.DEFINE_string("training_data", None, "training data description (default: artifact's)")
-    flags.DEFINE_integer("steps", None, "training steps (default: the artifact's; give the "
-                         "total when the run was fine-tuned from another)")
-    flags.DEFINE_float("wall_time_hours", None, "training wall time (default: the artifact's)")
+    flags.DEFINE_integer("steps", None, "training steps (default: the sum over the artifact's "
+                         "chain of training segments; give the total for older artifacts)")
+    flags.DEFINE_float("wall_time_hours", None, "training wall time (default: the chain's sum)")
     flags.DEFINE_integer("retire", None, "then retire this version of the same model, "
                          "metric and λ (its file deleted, its record kept and marked)")
     flags.DEFINE_string("records_dir", None, "where records go (default: zoo/models)")

@@ -47,6 +47,9 @@ def snapshot(workdir: str | os.PathLike, output: str | os.PathLike) -> dict:
         "steps": step,
         "wall_time_seconds": float(trainer.wall_time.numpy()),
         "data": saved["config"].get("train_data"),
+        "precision": saved.get("precision", {}).get("policy"),
+        "schedule": saved.get("schedule"),
+        "started_from": trainer.started_from(),
     }
     model = getattr(trainer, "coding_model", None)
     model = model() if callable(model) else trainer.model

@@ -56,7 +56,13 @@ from recipes.checkpointing import (  # noqa: F401  (re-exported)
     inject_write_failure,
     previous_checkpoint_state,
 )
-from recipes.provenance import git_revision, package_versions, write_json  # noqa: F401
+from recipes.provenance import (  # noqa: F401
+    LINEAGE_FILE,
+    git_revision,
+    lineage,
+    package_versions,
+    write_json,
+)
 from recipes.train_config import SMOKE, TrainConfig, resolve_config  # noqa: F401  (re-exported)
 from recipes.training_setup import (  # noqa: F401  (re-exported: the trainer's interface)
     BF16_CPU_FLAGS,
@@ -209,8 +215,20 @@ class Trainer:
     SHARED_PARTS = warm_start.SHARED_PARTS
 
     def initialize_from(self, path: str) -> None:
-        """Copies trained weights from an artifact (`recipes.warm_start.initialize_from`)."""
+        """Copies trained weights from an artifact (`recipes.warm_start.initialize_from`)
+        and keeps their training record (`provenance.lineage`) in the work dir, so that the
+        run's weights carry their whole chain even after that file is replaced."""
+        from zoo import pretrained
+
         warm_start.initialize_from(self.model, path, self.SHARED_PARTS)
+        if self.chief:
+            write_json(os.path.join(self.config.workdir, LINEAGE_FILE),
+                       lineage(pretrained.resolve(path)))
+
+    def started_from(self) -> dict | None:
+        """The lineage `initialize_from` kept, if the run started from weights."""
+        path = os.path.join(self.config.workdir, LINEAGE_FILE)
+        return json.loads(Path(path).read_text()) if os.path.exists(path) else None
 
     def weights_finite(self) -> bool:
         return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_variables)
@@ -464,6 +482,7 @@ class Trainer:
         model.build_coders()
         settings = self.settings()
         training = {
+            "run": Path(self.config.workdir).name,
             "data": data_summary.get("spec"),
             "steps": record["steps"],
             "wall_time_seconds": record["wall_time_seconds"],
@@ -480,6 +499,7 @@ class Trainer:
             "segment_seed": self.segment_seed,
             "final": record["final"],
             "git": git_revision(),
+            "started_from": self.started_from(),
         }
         path = os.path.join(self.outdir, "weights.npz")
         sha256 = weights_lib.save(model, path, training=training)

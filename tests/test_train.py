@@ -431,3 +431,40 @@ def test_warm_start_copies_the_transforms_another_family_shares(images: Path, tm
     cmd[cmd.index("mean_scale_tiny")] = "vq_tiny"
     result = _run([*cmd[:-1], f"--init_from={source / 'weights.npz'}", f"--workdir={tmp_path / 'vq'}"])
     assert result.returncode != 0 and "share no part" in result.stderr
+
+
+def test_weights_carry_their_whole_training_chain_to_the_published_record(images, tmp_path):
+    """A fine-tune keeps the record of the weights it started from (even once that file is
+    replaced), its snapshot and final weights carry the chain, and publishing sums it."""
+    from export import publish
+    from recipes import snapshot, trainer
+    from recipes.provenance import chain
+    from zoo import weights
+
+    def train(name, steps, **kw):
+        config = trainer.resolve_config(
+            "hyperprior_tiny", str(tmp_path / name), smoke=True, train_data=str(images),
+            patchsize=32, num_steps=steps, checkpoint_every=steps, data_throughput_batches=1,
+            precision="float32", **kw)
+        return trainer.run(config)
+
+    first = train("first", 3)
+    start = tmp_path / "start.npz"
+    (tmp_path / "first" / "weights.npz").rename(start)
+    second = train("second", 2, init_from=str(start), lmbda=0.02)
+    start.write_bytes(b"replaced by the next snapshot")  # the chain no longer needs it
+    snap = snapshot.snapshot(tmp_path / "second", tmp_path / "snap.npz")
+    for path in (tmp_path / "second" / "weights.npz", tmp_path / "snap.npz"):
+        record = weights.load(path).artifact_metadata["training"]
+        segments = chain(record)
+        assert [s["steps"] for s in segments] == [3, 2], path
+        assert [s["precision"] for s in segments] == ["float32", "float32"]
+        assert record["started_from"]["file"] == "start.npz"
+        assert record["started_from"]["sha256"] == first["weights_sha256"]
+    assert snap["started_from"]["steps"] == 3
+    entry = publish.publish(tmp_path / "second" / "weights.npz", {"bpp": 0.5, "psnr": 30.0}, 2,
+                            records_dir=tmp_path / "records", weights_dir=tmp_path / "records")
+    assert entry.steps == 5 and len(entry.chain) == 2
+    assert entry.wall_time_hours == pytest.approx(
+        (first["wall_time_seconds"] + second["wall_time_seconds"]) / 3600, abs=1e-4)
+    assert entry.chain[0]["schedule"]["name"] == "published" and entry.chain[1]["run"]

@@ -60,6 +60,10 @@ class PretrainedEntry:
     #: and why, e.g. "2026-12-08, replaced by v2". The record stays, so that a file made
     #: with these weights is refused with a message naming them.
     retired: str = ""
+    #: The training segments that made the weights, oldest first (`recipes.provenance.chain`:
+    #: steps, wall time, precision, schedule, crops, data of each); steps and
+    #: wall_time_hours are their totals. Empty in records from before chains were kept.
+    chain: list = field(default_factory=list, hash=False)
     #: Folder of the record file (weights may sit beside it); not part of the record.
     source_dir: str = field(default="", compare=False, repr=False)
 

@@ -51,14 +51,21 @@ def arms() -> dict[str, list[dict]]:
     return found
 
 
+#: Seeded 24-image arms, by name: the trainer (and set-up) each belongs to.
+TRAINERS = [
+    (r"compressai_seed\d+", "CompressAI 1.2.8"),
+    (r"seed\d+_float32|rerun_seed\d+_float32", "zoo float32"),
+    (r"seed\d+_bfloat16", "zoo bfloat16"),
+    (r"side4scale_seed\d+", "zoo, CompressAI's side density and σ output"),
+]
+
+
 def trainer_of(arm: str) -> str | None:
     """The trainer of a seeded 24-image arm ('zoo float32', ...), None for other arms."""
-    match = re.fullmatch(r"(compressai|seed\d+)_?(seed\d+|float32|bfloat16)?", arm)
-    if not match:
-        return None
-    if arm.startswith("compressai"):
-        return "CompressAI 1.2.8"
-    return f"zoo {arm.split('_', 1)[1]}"
+    for pattern, trainer in TRAINERS:
+        if re.fullmatch(pattern, arm):
+            return trainer
+    return None
 
 
 def main() -> None:
@@ -83,8 +90,9 @@ def main() -> None:
             for p in points:
                 groups[trainer][p["steps"]].append(p)
     summary = ["| trainer | steps | runs | bpp | PSNR (dB) | J |", "| --- | --- | --- | --- | --- | --- |"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    colors = {"CompressAI 1.2.8": "tab:red", "zoo float32": "tab:blue", "zoo bfloat16": "tab:green"}
+    fig, all_axes = plt.subplots(1, 4, figsize=(20, 4))
+    axes, rd = all_axes[:3], all_axes[3]
+    colors = dict(zip([t for _, t in TRAINERS], ["tab:red", "tab:blue", "tab:green", "tab:purple"]))
     for name, points in found.items():
         trainer = trainer_of(name)
         if trainer not in groups:
@@ -99,12 +107,20 @@ def main() -> None:
         for ax, key in zip(axes, ("bpp", "psnr", "cost")):
             ax.plot(steps, means[key], color=colors.get(trainer), linewidth=2.5, marker="o",
                     label=trainer)
+        rd.plot(means["bpp"], means["psnr"], color=colors.get(trainer), marker="o", label=trainer)
+        for i, s in enumerate(steps):
+            rd.annotate(f"{s // 1000}k", (means["bpp"][i], means["psnr"][i]), fontsize=7,
+                        textcoords="offset points", xytext=(4, -8))
         summary += [f"| {trainer} | {s} | {len(by_step[s])} | {means['bpp'][i]:.3f} | "
                     f"{means['psnr'][i]:.2f} | {means['cost'][i]:.3f} |" for i, s in enumerate(steps)]
     for ax, label in zip(axes, ("bpp (real files)", "PSNR (dB)", "J = bpp + λ·MSE (lower is better)")):
         ax.set_xlabel("training steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    rd.set_xlabel("bpp (real files)")
+    rd.set_ylabel("PSNR (dB)")
+    rd.set_title("means in the RD plane (up-left is better)", fontsize=9)
+    rd.grid(alpha=0.3)
     axes[2].legend(fontsize=8)
     fig.suptitle("hyperprior N=64 M=96, 128² crops, batch 8, λ=0.013, Adam 1e-4, clip 1.0; "
                  "24 Kodak images, real files; thin: one run, bold: mean of the seeds", fontsize=9)
